@@ -1,0 +1,117 @@
+"""Start an embedded local Ray (dashboard on 127.0.0.1) or join an existing cluster."""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from .errors import ConfigError
+
+log = logging.getLogger("hpo")
+SLOT = "hpo_slot"  # logical resource that caps concurrent trials (one unit per trial)
+
+
+@dataclass
+class ClusterInfo:
+    started_here: bool
+    dashboard_url: str | None
+    num_cpus: float
+    has_slots: bool
+
+
+def detect_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def check_address(address: str, timeout: float = 3.0) -> None:
+    """Fail fast (ConfigError) when ``host:port`` / ``ray://host:port`` does not answer."""
+    if address == "auto":
+        return
+    target = address if "://" in address else f"ray://{address}"
+    parsed = urlparse(target)
+    host, port = parsed.hostname, parsed.port
+    if not host or not port:
+        raise ConfigError(f"cannot parse address {address!r}; use auto, HOST:PORT or ray://HOST:PORT", "address")
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"no Ray cluster answers at {address} ({exc.strerror or exc})", "address") from None
+
+
+def connect(address: str | None, *, num_cpus: int | None, slots: int, dashboard_host: str = "127.0.0.1",
+            object_store_memory: int | None = None) -> ClusterInfo:
+    import ray
+
+    env = {"RAY_TRAIN_ENABLE_STATE_TRACKING": "1"}
+    if ray.is_initialized():  # e.g. tests sharing one instance, or a user's own ray.init()
+        res = ray.cluster_resources()
+        return ClusterInfo(False, _dashboard_url(ray), res.get("CPU", 0), res.get(SLOT, 0) > 0)
+    if address:
+        check_address(address)
+        _token_auth_for_join()
+        try:
+            ctx = ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=True)
+        except (ConnectionError, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"cannot join the Ray cluster at {address}: {first} (token auth: "
+                              f"RAY_AUTH_MODE={os.environ.get('RAY_AUTH_MODE', 'unset')})", "address") from None
+        res = ray.cluster_resources()
+        url = getattr(ctx, "dashboard_url", None)
+        return ClusterInfo(False, f"http://{url}" if url else None, res.get("CPU", 0), res.get(SLOT, 0) > 0)
+    if dashboard_host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("the Ray dashboard will listen on %s: the dashboard and job API run code for whoever "
+                    "reaches them; keep it on 127.0.0.1 unless the network is trusted", dashboard_host)
+    cpus = num_cpus or detect_cpus()
+    pythonpath = os.pathsep.join(p for p in [os.getcwd(), os.environ.get("PYTHONPATH", "")] if p)
+    ctx = ray.init(address="local", num_cpus=cpus, resources={SLOT: slots}, include_dashboard=True,
+                   dashboard_host=dashboard_host, object_store_memory=object_store_memory,
+                   runtime_env={"env_vars": {**env, "PYTHONPATH": pythonpath}},
+                   configure_logging=True, logging_level=logging.WARNING)
+    url = getattr(ctx, "dashboard_url", None)
+    # Other Ray instances may run on this machine: point state-API clients at ours.
+    os.environ["RAY_ADDRESS"] = ctx.address_info["address"]
+    return ClusterInfo(True, f"http://{url}" if url else None, cpus, True)
+
+
+def _token_auth_for_join() -> None:
+    """Clusters started with ``ray start --head`` use token auth by default (Ray >= 2.59), but a
+    process joining one treats an unset RAY_AUTH_MODE as 'disabled'; use the local token if any."""
+    if os.environ.get("RAY_AUTH_MODE"):
+        return
+    try:  # Ray's own helper also refreshes its cached config (the variable alone is read too late)
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available)
+    except ImportError:  # pragma: no cover - other Ray versions
+        token_file = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
+        if os.environ.get("RAY_AUTH_TOKEN") or os.path.exists(token_file):
+            os.environ["RAY_AUTH_MODE"] = "token"
+        return
+    if maybe_enable_token_auth_if_token_available(warn_if_disabled=False):
+        log.info("joining the cluster with token authentication")
+
+
+def _dashboard_url(ray) -> str | None:
+    try:
+        url = ray.get_runtime_context().dashboard_url  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - optional information
+        url = None
+    return f"http://{url}" if url else None
+
+
+def disconnect(info: ClusterInfo) -> None:
+    import ray
+
+    if info.started_here and ray.is_initialized():
+        ray.shutdown()
+        os.environ.pop("RAY_ADDRESS", None)
+
+
+def python_ok() -> bool:
+    return sys.version_info >= (3, 10)

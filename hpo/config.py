@@ -1,0 +1,294 @@
+"""Experiment description: YAML file or keyword arguments -> validated ``ExperimentConfig``.
+
+Everything is checked here, before Ray starts: a bad file ends with one line naming the file,
+the key and the problem (``ConfigError``).  CLI flags and library keyword arguments override the
+file through ``apply_overrides``.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from . import registry
+from .errors import ConfigError
+from .space import Distribution, parse_space
+
+SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
+TOP_KEYS = {"name", "trainable", "metric", "mode", "hyperparameters", "budget", "scheduler", "search",
+            "predictor", "resources", "seed", "storage"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bools(cls, v, info):
+        field_type = cls.model_fields[info.field_name].annotation
+        if isinstance(v, bool) and field_type is not bool:
+            raise ValueError("must be a number, not true/false")
+        return v
+
+
+class Budget(_Strict):
+    num_samples: int = Field(10, ge=1)
+    max_epochs: int = Field(10, ge=1)
+    time_limit_s: float | None = Field(None, gt=0)
+
+
+class Resources(_Strict):
+    workers_per_trial: int = Field(1, ge=1)
+    cpus_per_worker: float = Field(1.0, gt=0)
+    gpus_per_worker: float = Field(0.0, ge=0)
+    max_concurrent: int | None = Field(None, ge=1)
+    num_cpus: int | None = Field(None, ge=1)  # embedded local Ray only; default: detected
+
+
+@dataclass
+class Component:
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **self.options}
+
+
+@dataclass
+class ExperimentConfig:
+    name: str
+    trainable: str
+    trainable_args: dict[str, Any]
+    metric: str
+    mode: str
+    space: dict[str, Distribution]
+    budget: Budget
+    scheduler: Component
+    search: Component
+    predictor: Component | None
+    resources: Resources
+    seed: int | None = 0
+    storage: str = "./hpo_results"
+    source: str = "<call>"
+    address: str | None = None
+    dashboard_host: str = "127.0.0.1"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The resolved experiment, in the YAML schema (written to the results directory)."""
+        return {
+            "name": self.name,
+            "trainable": {"name": self.trainable, "args": dict(self.trainable_args)},
+            "metric": self.metric, "mode": self.mode,
+            "hyperparameters": {k: d.as_dict() for k, d in self.space.items()},
+            "budget": self.budget.model_dump(), "scheduler": self.scheduler.as_dict(),
+            "search": self.search.as_dict(),
+            "predictor": self.predictor.as_dict() if self.predictor else None,
+            "resources": self.resources.model_dump(), "seed": self.seed, "storage": self.storage,
+        }
+
+
+# ---------------------------------------------------------------- YAML loading
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads ``1e-4`` (no dot) as a float, as YAML 1.2 does."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.\d*)?[eE][-+]?\d+$"), list("-+0123456789."))
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand_env(value: Any) -> Any:
+    if isinstance(value, str):
+        return _ENV.sub(lambda m: os.environ.get(m.group(1), m.group(2) or ""), value)
+    if isinstance(value, dict):
+        return {k: _expand_env(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v) for v in value]
+    return value
+
+
+def resolve_space_path(space: str | os.PathLike) -> Path:
+    p = Path(space)
+    if p.is_file():
+        return p
+    if not p.is_absolute() and len(p.parts) == 1 and (SPACES_DIR / p).is_file():
+        return SPACES_DIR / p
+    raise ConfigError(f"search-space file not found (looked at {p} and {SPACES_DIR / p.name})",
+                      source=str(space))
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read file: {exc}", source=str(path)) from None
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"malformed YAML{where}: {problem}", source=str(path)) from None
+    if not isinstance(data, dict):
+        raise ConfigError("the file must hold a mapping of experiment keys", source=str(path))
+    return data
+
+
+# ---------------------------------------------------------------- validation
+def _component(raw: Any, key: str, default: str | None) -> Component | None:
+    if raw is None:
+        return Component(default) if default else None
+    if isinstance(raw, str):
+        return Component(raw)
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("name"), str):
+        raise ConfigError("must be a name or a mapping with a 'name'", key)
+    opts = {k: v for k, v in raw.items() if k != "name"}
+    return Component(raw["name"], opts)
+
+
+def _model(cls, raw: Any, key: str):
+    if raw is None:
+        return cls()
+    if not isinstance(raw, Mapping):
+        raise ConfigError("must be a mapping", key)
+    try:
+        return cls(**raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        raise ConfigError(f"{msg} (got {err.get('input')!r})" if err["type"] != "extra_forbidden" else msg,
+                          f"{key}.{loc}") from None
+
+
+def _resolve_args(args: dict[str, Any], base: Path | None) -> dict[str, Any]:
+    """Relative paths (strings starting with ./ or ../) resolve against the YAML file's folder."""
+    out = {}
+    for k, v in args.items():
+        if base is not None and isinstance(v, str) and (v.startswith("./") or v.startswith("../")):
+            v = str((base / v).resolve())
+        out[k] = v
+    return out
+
+
+def from_dict(data: Mapping[str, Any], source: str = "<call>", base: Path | None = None) -> ExperimentConfig:
+    try:
+        return _from_dict(_expand_env(dict(data)), source, base)
+    except ConfigError as exc:
+        raise exc.with_source(source) from None
+
+
+def _from_dict(data: dict[str, Any], source: str, base: Path | None) -> ExperimentConfig:
+    for k in data:
+        if k not in TOP_KEYS:
+            raise ConfigError(f"unknown key; allowed keys are {', '.join(sorted(TOP_KEYS))}", str(k))
+    tr = data.get("trainable")
+    if isinstance(tr, str):
+        tr = {"name": tr}
+    if not isinstance(tr, Mapping) or not isinstance(tr.get("name"), str):
+        raise ConfigError("must be a mapping with a 'name' (registered trainable or module:function)",
+                          "trainable")
+    if extra := sorted(set(tr) - {"name", "args"}):
+        raise ConfigError("unknown key", f"trainable.{extra[0]}")
+    args = tr.get("args") or {}
+    if not isinstance(args, Mapping):
+        raise ConfigError("must be a mapping", "trainable.args")
+    metric = data.get("metric", "val_loss")
+    if not isinstance(metric, str) or not metric:
+        raise ConfigError("must be a metric name", "metric")
+    mode = data.get("mode", "min")
+    if mode not in ("min", "max"):
+        raise ConfigError(f"must be 'min' or 'max', got {mode!r}", "mode")
+    seed = data.get("seed", 0)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise ConfigError(f"must be a non-negative integer, got {seed!r}", "seed")
+    storage = data.get("storage", "./hpo_results")
+    if not isinstance(storage, str):
+        raise ConfigError("must be a directory path", "storage")
+    name = data.get("name") or (Path(source).stem if source not in ("<call>", "<cli>") else "experiment")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
+        raise ConfigError(f"must use letters, digits, '_', '-', '.', got {name!r}", "name")
+    cfg = ExperimentConfig(
+        name=name, trainable=tr["name"], trainable_args=_resolve_args(dict(args), base),
+        metric=metric, mode=mode, space=parse_space(data.get("hyperparameters")),
+        budget=_model(Budget, data.get("budget"), "budget"),
+        scheduler=_component(data.get("scheduler"), "scheduler", "fifo"),
+        search=_component(data.get("search"), "search", "random"),
+        predictor=_component(data.get("predictor"), "predictor", None),
+        resources=_model(Resources, data.get("resources"), "resources"),
+        seed=seed, storage=storage, source=source,
+    )
+    return validate(cfg)
+
+
+def load(space: str | os.PathLike) -> ExperimentConfig:
+    path = resolve_space_path(space)
+    return from_dict(load_yaml(path), source=str(path), base=path.parent)
+
+
+def validate(cfg: ExperimentConfig) -> ExperimentConfig:
+    """Check components and their options (no Ray cluster is started)."""
+    from . import schedulers, searchers
+
+    registry.check_scheduler(cfg.scheduler.name)
+    cfg.scheduler.options = schedulers.validate_options(cfg.scheduler.name, cfg.scheduler.options,
+                                                        cfg.budget.max_epochs)
+    if schedulers.needs_predictor(cfg.scheduler.name) and cfg.predictor is None:
+        cfg.predictor = Component("svr")
+    if cfg.predictor is not None:
+        api = registry.check_predictor(cfg.predictor.name)
+        cfg.predictor.options = api.validate_options(cfg.predictor.name, cfg.predictor.options)
+    cfg.search.options = searchers.validate(cfg.search.name, cfg.search.options, cfg.space,
+                                            cfg.budget.max_epochs)
+    mod, _ = registry.trainable_module(cfg.trainable)
+    if hasattr(mod, "validate_args"):
+        import inspect
+
+        kw = {}
+        if "max_epochs" in inspect.signature(mod.validate_args).parameters:
+            kw["max_epochs"] = cfg.budget.max_epochs
+        cfg.trainable_args = mod.validate_args(dict(cfg.trainable_args), **kw) or cfg.trainable_args
+    return cfg
+
+
+OVERRIDES = ("num_samples", "max_epochs", "time_limit_s", "scheduler", "search", "predictor",
+             "workers_per_trial", "cpus_per_worker", "gpus_per_worker", "max_concurrent", "num_cpus",
+             "address", "name", "storage", "seed", "metric", "mode", "dashboard_host")
+
+
+def apply_overrides(cfg: ExperimentConfig, source: str = "<cli>", **kw: Any) -> ExperimentConfig:
+    """Override file values (CLI flags / keyword arguments); ``None`` means "keep the file's"."""
+    kw = {k: v for k, v in kw.items() if v is not None}
+    if unknown := sorted(set(kw) - set(OVERRIDES)):
+        raise ConfigError(f"unknown option {unknown[0]!r}", unknown[0], source)
+    try:
+        budget = {k: kw[k] for k in ("num_samples", "max_epochs", "time_limit_s") if k in kw}
+        res = {k: kw[k] for k in ("workers_per_trial", "cpus_per_worker", "gpus_per_worker",
+                                  "max_concurrent", "num_cpus") if k in kw}
+        cfg = replace(cfg,
+                      budget=_model(Budget, {**cfg.budget.model_dump(), **budget}, "budget"),
+                      resources=_model(Resources, {**cfg.resources.model_dump(), **res}, "resources"))
+        for key in ("scheduler", "search", "predictor"):
+            if key in kw:
+                new = kw[key] if isinstance(kw[key], Component) else _component(kw[key], key, None)
+                old = getattr(cfg, key)
+                if old is not None and old.name == new.name and not new.options:
+                    new = Component(new.name, dict(old.options))
+                setattr(cfg, key, new)
+        for key in ("address", "name", "storage", "seed", "metric", "mode", "dashboard_host"):
+            if key in kw:
+                setattr(cfg, key, kw[key])
+        data = cfg.as_dict()
+        base = None
+        out = _from_dict(data, cfg.source, base)
+        out.address, out.dashboard_host = cfg.address, cfg.dashboard_host
+        return out
+    except ConfigError as exc:
+        raise exc.with_source(source if source != "<cli>" else cfg.source) from None

@@ -1,0 +1,102 @@
+"""ASHA: asynchronous successive halving, with epochs as the budget unit.
+
+Li, Jamieson, Rostamizadeh, Gonina, Ben-tzur, Hardt, Recht, Talwalkar, "A System for Massively
+Parallel Hyperparameter Tuning", MLSys 2020 (arXiv:1810.05934).
+
+Rungs are at ``grace_period * eta**k`` epochs (below ``max_epochs``); a trial completes at
+``max_epochs``.  Two variants:
+
+* ``"stop"`` (early-stopping ASHA, as in Ray's ``AsyncHyperBandScheduler``): when a trial reaches
+  a rung it continues iff its loss is ``<=`` the ``1/eta`` quantile (linear interpolation) of all
+  losses recorded at that rung so far, itself included; otherwise it is stopped (``"rung r"``).
+* ``"promote"`` (the paper's Algorithm 2): a trial PAUSEs at each rung.  A free worker resumes the
+  best paused trial that is among the top ``floor(|rung|/eta)`` of its rung, searching rungs from
+  the top down; if none qualifies it starts a new trial.  When no trial is running, none is
+  pending and no more will be added, the trials still paused are stopped
+  (``"not promoted from rung r"``).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from hpo.protocols import CONTINUE, PAUSE, STOP
+
+from .base import CoreBase
+
+VARIANTS = ("stop", "promote")
+
+
+class ASHACore(CoreBase):
+    kind = "asha"
+
+    def __init__(self, max_epochs: int, grace_period: int = 1, eta: int = 2, variant: str = "stop"):
+        super().__init__(max_epochs)
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        if eta < 2 or grace_period < 1:
+            raise ValueError("need eta >= 2 and grace_period >= 1")
+        self.grace_period, self.eta, self.variant = int(grace_period), int(eta), variant
+        self.milestones: list[int] = []
+        m = self.grace_period
+        while m < self.max_epochs:
+            self.milestones.append(m)
+            m *= self.eta
+        # rung milestone -> [(trial_id, loss)] in arrival order
+        self.rungs: dict[int, list[tuple[str, float]]] = {m: [] for m in self.milestones}
+
+    def _decide(self, trial_id: str, epoch: int) -> str:
+        reached = [m for m in self.milestones if m <= epoch
+                   and all(t != trial_id for t, _ in self.rungs[m])]
+        if not reached:
+            return CONTINUE
+        for m in reached:  # normally one; several only if the driver skipped epochs
+            self.rungs[m].append((trial_id, self.loss_at(trial_id, m)))
+        m = reached[-1]
+        if self.variant == "stop":
+            losses = np.array([v for _, v in self.rungs[m]])
+            cutoff = float(np.quantile(losses, 1.0 / self.eta))
+            if self.loss_at(trial_id, m) <= cutoff:
+                return CONTINUE
+            self.stop(trial_id, f"rung {m}")
+            return STOP
+        return PAUSE if epoch < self.max_epochs else CONTINUE
+
+    def _promotable(self, m: int) -> list[str]:
+        """Trials in the top floor(|rung|/eta) of rung ``m`` still sitting at ``m``."""
+        ranked = sorted(self.rungs[m], key=lambda tv: tv[1])  # stable: earlier arrival wins ties
+        top = ranked[: len(ranked) // self.eta]
+        return [t for t, _ in top if self.status[t] == "paused" and self.epoch(t) == m]
+
+    def _choose(self, runnable: list[str]) -> str | None:
+        if self.variant == "stop":
+            return runnable[0] if runnable else None
+        free = set(runnable)
+        for m in reversed(self.milestones):
+            for t in self._promotable(m):
+                if t in free:
+                    return t
+        for t in runnable:
+            if self.status[t] == "pending":
+                return t
+        busy = [t for t, s in self.status.items() if s in ("running", "pending", "paused") and t not in free]
+        if self.sealed and not busy:
+            for t in runnable:
+                if self.status[t] == "paused":
+                    self.stop(t, f"not promoted from rung {self.epoch(t)}")
+        return None
+
+    def get_state(self) -> dict[str, Any]:
+        st = self.base_state()
+        st.update(grace_period=self.grace_period, eta=self.eta, variant=self.variant,
+                  rungs={str(m): [[t, v if np.isfinite(v) else str(v)] for t, v in r]
+                         for m, r in self.rungs.items()})
+        return st
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        if (state.get("grace_period"), state.get("eta"), state.get("variant")) != \
+                (self.grace_period, self.eta, self.variant):
+            raise ValueError("ASHA state was saved with different options")
+        self.set_base_state(state)
+        self.rungs = {int(m): [(t, float(v)) for t, v in r] for m, r in state["rungs"].items()}

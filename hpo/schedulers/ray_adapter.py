@@ -1,0 +1,147 @@
+"""Make any pure-Python ``SchedulerCore`` a Ray Tune ``TrialScheduler``.
+
+Ray Tune 2.60 scheduler API (``ray.tune.schedulers.TrialScheduler``); design notes in
+``/work/shared/docs/ray-2.60-notes.md`` §2, §7.  The adapter:
+
+* maps Tune ``Trial`` objects to trial ids (the core sees ids only);
+* reads the epoch from ``result["hpo_epoch"]`` (``hpo.session.EPOCH_KEY``, monotonic across
+  pause/resume, unlike ``training_iteration``) and the value from ``result[metric]``, negated for
+  ``mode="max"`` because cores minimise;
+* raises ``KeyError`` for a result without the metric or the epoch (Ray's own schedulers silently
+  continue, hiding typos);
+* stops a trial with a NaN/inf metric (reason ``"non-finite metric"``, worst loss);
+* forwards PAUSE (Tune checkpoints the trial; it resumes from that checkpoint) and stops, through
+  ``tune_controller.stop_trial``, the paused trials the core dropped;
+* delegates ``choose_trial_to_run`` to the core (a pure query: idempotent) and tells the core no
+  more trials will come once the search algorithm is finished;
+* ``stop_reasons()`` and ``get_state()``/``set_state()`` (core state plus the id maps) let the
+  service show and persist the scheduling state (Tune itself never saves scheduler state).
+
+Only the ``tune_controller`` attributes Tune whitelists are used: ``get_trials``,
+``search_alg``, ``stop_trial``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+
+from hpo.session import EPOCH_KEY
+
+
+class CoreTrialScheduler(FIFOScheduler):
+    _supports_buffered_results = False
+
+    def __init__(self, core, metric: str | None = None, mode: str | None = None):
+        super().__init__()
+        if mode not in (None, "min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        self.core = core
+        self._metric, self._mode = metric, mode
+        self._trials: dict[str, Trial] = {}
+        self._order: list[str] = []  # trial ids in the order Tune added them
+        self._reasons: dict[str, str] = {}
+
+    # ---- search properties ------------------------------------------------------------------
+    def set_search_properties(self, metric: str | None, mode: str | None, **spec) -> bool:
+        if (self._metric and metric and metric != self._metric) or \
+                (self._mode and mode and mode != self._mode):
+            return False
+        if mode not in (None, "min", "max"):
+            return False
+        self._metric = self._metric or metric
+        self._mode = self._mode or mode
+        return True
+
+    # ---- events ------------------------------------------------------------------------------
+    def on_trial_add(self, tune_controller, trial: Trial) -> None:
+        if trial.trial_id not in self._trials:
+            self._order.append(trial.trial_id)
+        self._trials[trial.trial_id] = trial
+        self.core.on_trial_add(trial.trial_id)
+
+    def on_trial_result(self, tune_controller, trial: Trial, result: dict) -> str:
+        if not self._metric:
+            raise ValueError("the scheduler has no metric: pass metric=... to the scheduler or TuneConfig")
+        if self._metric not in result:
+            raise KeyError(f"trial {trial.trial_id} reported no {self._metric!r} (got "
+                           f"{sorted(k for k in result if not k.startswith('_'))[:12]}); "
+                           "check the experiment's metric name")
+        if EPOCH_KEY not in result:
+            raise KeyError(f"trial {trial.trial_id} reported without {EPOCH_KEY!r}: report through "
+                           "hpo.report(...) so the scheduler can count epochs across pauses")
+        value = result[self._metric]
+        try:
+            loss = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"trial {trial.trial_id}: metric {self._metric!r} is not a number: "
+                            f"{value!r}") from None
+        if not math.isfinite(loss):
+            self._reasons[trial.trial_id] = "non-finite metric"
+            loss = math.inf
+        elif self._mode == "max":
+            loss = -loss
+        decision = self.core.on_result(trial.trial_id, int(result[EPOCH_KEY]), loss)
+        self._apply_stops(tune_controller)
+        return {"CONTINUE": TrialScheduler.CONTINUE, "PAUSE": TrialScheduler.PAUSE,
+                "STOP": TrialScheduler.STOP}[decision]
+
+    def on_trial_complete(self, tune_controller, trial: Trial, result: dict) -> None:
+        self.core.on_trial_complete(trial.trial_id)
+        self._apply_stops(tune_controller)
+
+    def on_trial_error(self, tune_controller, trial: Trial) -> None:
+        self._reasons.setdefault(trial.trial_id, "error")
+        self.core.on_trial_remove(trial.trial_id)
+        self._apply_stops(tune_controller)
+
+    def on_trial_remove(self, tune_controller, trial: Trial) -> None:
+        self.core.on_trial_remove(trial.trial_id)
+        self._apply_stops(tune_controller)
+
+    def choose_trial_to_run(self, tune_controller) -> Trial | None:
+        search_alg = getattr(tune_controller, "search_alg", None)
+        if search_alg is not None and search_alg.is_finished():
+            self.core.seal()
+        trials = {t.trial_id: t for t in tune_controller.get_trials()}
+        self._trials.update(trials)
+        runnable = [tid for tid in self._order
+                    if tid in trials and trials[tid].status in (Trial.PENDING, Trial.PAUSED)]
+        chosen = self.core.choose_trial_to_run(runnable)
+        self._apply_stops(tune_controller)
+        if chosen is None or trials[chosen].status not in (Trial.PENDING, Trial.PAUSED):
+            return None
+        return trials[chosen]
+
+    def _apply_stops(self, tune_controller) -> None:
+        for tid in self.core.take_stops():
+            trial = self._trials.get(tid)
+            if trial is not None and trial.status in (Trial.PENDING, Trial.PAUSED):
+                tune_controller.stop_trial(trial)
+
+    # ---- reporting / persistence -----------------------------------------------------------------
+    def stop_reasons(self) -> dict[str, str]:
+        out = {}
+        for tid in self._order:
+            reason = self._reasons.get(tid) or self.core.stop_reason(tid)
+            if reason:
+                out[tid] = reason
+        return out
+
+    def debug_string(self) -> str:
+        live = sum(1 for s in self.core.status.values() if s in ("pending", "running", "paused"))
+        return f"Using hpo {self.core.kind} scheduler: {live} live of {len(self.core.status)} trials."
+
+    def get_state(self) -> dict[str, Any]:
+        return {"core": self.core.get_state(), "order": list(self._order), "reasons": dict(self._reasons),
+                "metric": self._metric, "mode": self._mode}
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Restore after ``Tuner.restore`` (trial ids are kept by Tune across a restore)."""
+        self.core.set_state(state["core"])
+        self._order = list(state["order"])
+        self._reasons = dict(state["reasons"])
+        self._metric = self._metric or state.get("metric")
+        self._mode = self._mode or state.get("mode")

@@ -1,0 +1,51 @@
+"""Learning-curve predictors for Swift-Hyperband and friends: classical SVR and annealing Q-SVR.
+
+Module API used by the service:
+
+* ``available() -> list[str]``: ``["svr", "qsvr"]``;
+* ``validate_options(name, options) -> dict``: normalised options (defaults filled in); unknown
+  options, wrong types and bad ranges raise ``ConfigError(problem, key="predictor.<option>")``;
+  ``sampler: qpu`` without dwave-system or without a D-Wave token is a ``ConfigError`` too;
+* ``build_predictor(name, options, seed=None)``: a fresh, unfitted scikit-learn estimator
+  (``fit(X, y)``, ``predict(X)``, ``get_params``; ``get_state``/``set_state``), X = losses of
+  epochs 1..e (n x e), y = loss at the target epoch.
+
+References: Baker et al., arXiv:1705.10823 (SVR predictor); Pasetto et al., IEEE GRSL 19 (2022)
+(Q-SVR); Wulff, Garcia Amboage et al., Quantum Machine Intelligence 6, 59 (2024) (its use in
+Swift-Hyperband).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from hpo.errors import ConfigError
+
+from .options import check_options
+from .qsvr import QSVRPredictor
+from .samplers import check_sampler
+from .svr import SVRPredictor
+
+__all__ = ["available", "validate_options", "build_predictor", "SVRPredictor", "QSVRPredictor"]
+
+_CLASSES = {"svr": SVRPredictor, "qsvr": QSVRPredictor}
+
+
+def available() -> list[str]:
+    return list(_CLASSES)
+
+
+def validate_options(name: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    if name not in _CLASSES:
+        raise ConfigError(f"unknown predictor {name!r}; choose one of {', '.join(_CLASSES)}",
+                          "predictor.name")
+    options = dict(options or {})
+    options.pop("name", None)
+    normalised = check_options(name, options)
+    if name == "qsvr":
+        check_sampler(normalised["sampler"])   # qpu: extra installed and token configured?
+    return normalised
+
+
+def build_predictor(name: str, options: Mapping[str, Any] | None = None, seed: int | None = None):
+    """A fresh unfitted estimator; ``seed`` fixes the random search / annealer / subsets."""
+    return _CLASSES[name](**validate_options(name, options), random_state=seed)

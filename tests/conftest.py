@@ -1,0 +1,51 @@
+"""Shared fixtures.  One Ray instance serves every in-process Ray test (``ray.init`` costs 5-13 s
+on 2 cores); tests that need their own cluster (CLI subprocesses, the two-node cluster) start it
+themselves."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+MLPF_TABLE = SHARED / "data" / "learning-curves" / "mlpf_delphes.csv"
+PY = sys.executable
+
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    import ray
+
+    from hpo.cluster import SLOT
+
+    ctx = ray.init(address="local", num_cpus=2, resources={SLOT: 2}, include_dashboard=True,
+                   dashboard_host="127.0.0.1", object_store_memory=400 * 1024 * 1024,
+                   runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}})
+    os.environ["RAY_ADDRESS"] = ctx.address_info["address"]
+    yield ctx
+    ray.shutdown()
+    os.environ.pop("RAY_ADDRESS", None)
+
+
+@pytest.fixture(scope="session")
+def mlpf_table() -> Path:
+    if not MLPF_TABLE.exists():
+        pytest.fail(f"shared learning-curve table missing: {MLPF_TABLE} (the repo expects ../shared beside it)")
+    return MLPF_TABLE
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: int = 300, env: dict | None = None):
+    """Run ``python -m hpo.run ARGS`` in a subprocess; returns CompletedProcess."""
+    import subprocess
+
+    e = {**os.environ, **(env or {})}
+    e.pop("RAY_ADDRESS", None)
+    return subprocess.run([PY, "-m", "hpo.run", *args], cwd=cwd or ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=e)

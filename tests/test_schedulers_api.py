@@ -1,0 +1,122 @@
+"""Module API (validation, planning) and the Ray adapter with a fake controller (no cluster)."""
+from __future__ import annotations
+
+import pytest
+from ray.tune.experiment import Trial
+
+import hpo.schedulers as S
+from hpo.errors import ConfigError
+from hpo.schedulers.ray_adapter import CoreTrialScheduler
+
+
+def test_available_and_flags():
+    assert S.available() == ["fifo", "asha", "hyperband", "swift"]
+    assert S.uses_pause("hyperband") and S.uses_pause("swift") and not S.uses_pause("asha")
+    assert S.uses_pause("asha", {"variant": "promote"}) and not S.uses_pause("fifo")
+    assert S.needs_predictor("swift") and not S.needs_predictor("hyperband")
+    assert S.planned_num_samples("hyperband", {}, 100) == 163
+    assert S.planned_num_samples("swift", {"eta": 3}, 81) == 81 + 34 + 15 + 8 + 5
+    assert S.planned_num_samples("asha", {}, 100) is None
+
+
+def test_defaults():
+    assert S.validate_options("asha", {}, 10) == {"grace_period": 1, "reduction_factor": 2, "variant": "stop"}
+    assert S.validate_options("asha", {"eta": 3}, 10)["reduction_factor"] == 3
+    assert S.validate_options("hyperband", {}, 10) == {"eta": 2}
+    assert S.validate_options("swift", {}, 100) == {"eta": 2, "d": 15, "k": 0.5, "kc": 0.5, "q": 0.25,
+                                                    "refit": False}
+
+
+@pytest.mark.parametrize("name,opts,key", [
+    ("asha", {"grace": 1}, "scheduler.grace"),
+    ("asha", {"grace_period": 1.5}, "scheduler.grace_period"),
+    ("asha", {"grace_period": True}, "scheduler.grace_period"),
+    ("asha", {"grace_period": 11}, "scheduler.grace_period"),
+    ("asha", {"variant": "pause"}, "scheduler.variant"),
+    ("asha", {"eta": 2, "reduction_factor": 2}, "scheduler.eta"),
+    ("asha", {"reduction_factor": 1}, "scheduler.reduction_factor"),
+    ("hyperband", {"eta": 1}, "scheduler.eta"),
+    ("hyperband", {"eta": "2"}, "scheduler.eta"),
+    ("hyperband", {"d": 3}, "scheduler.d"),
+    ("swift", {"q": 1.5}, "scheduler.q"),
+    ("swift", {"kc": 0}, "scheduler.kc"),
+    ("swift", {"refit": "yes"}, "scheduler.refit"),
+    ("swift", {"d": 1}, "scheduler.d"),
+    ("fifo", {"eta": 2}, "scheduler.eta"),
+])
+def test_bad_options_name_the_key(name, opts, key):
+    with pytest.raises(ConfigError) as exc:
+        S.validate_options(name, opts, 10)
+    assert exc.value.key == key
+
+
+def test_swift_without_predictor_is_a_config_error():
+    with pytest.raises(ConfigError):
+        S.build_core("swift", options={}, max_epochs=10, seed=0)
+
+
+class FakeController:
+    """The whitelisted surface of Tune's controller wrapper: get_trials, search_alg, stop_trial."""
+
+    def __init__(self, trials):
+        self.trials, self.stopped = trials, []
+        self.search_alg = None
+
+    def get_trials(self):
+        return self.trials
+
+    def stop_trial(self, trial):
+        self.stopped.append(trial.trial_id)
+        trial.status = Trial.TERMINATED
+
+
+class FakeTrial:
+    def __init__(self, tid):
+        self.trial_id, self.status = tid, Trial.PENDING
+
+
+def _adapter(mode="min", R=4):
+    sched = S.build_ray_scheduler("hyperband", metric="loss", mode=mode, options={}, max_epochs=R, seed=0)
+    trials = [FakeTrial(f"t{i}") for i in range(10)]
+    ctl = FakeController(trials)
+    for t in trials:
+        sched.on_trial_add(ctl, t)
+    return sched, trials, ctl
+
+
+def test_adapter_maps_ids_negates_max_and_stops_paused_losers():
+    sched, trials, ctl = _adapter(mode="max")
+    assert isinstance(sched, CoreTrialScheduler) and not sched.supports_buffered_results
+    assert sched.set_search_properties("loss", "max") and not sched.set_search_properties("acc", "max")
+    assert sched.choose_trial_to_run(ctl) is trials[0] and sched.choose_trial_to_run(ctl) is trials[0]
+    decisions = []
+    for t, acc in zip(trials[:4], [0.1, 0.9, 0.5, 0.2]):  # bracket s=2, rung 1: keep 2 (max mode)
+        t.status = Trial.RUNNING
+        decisions.append(sched.on_trial_result(ctl, t, {"loss": acc, "hpo_epoch": 1}))
+        if decisions[-1] == "PAUSE":
+            t.status = Trial.PAUSED
+    assert decisions == ["PAUSE", "PAUSE", "PAUSE", "STOP"]
+    assert ctl.stopped == ["t0"]  # the paused loser; t3 got STOP directly
+    assert sched.stop_reasons() == {"t0": "rung 1", "t3": "rung 1"}
+    assert sched.choose_trial_to_run(ctl) is trials[1]  # round 2 starts with the best (0.9)
+
+
+def test_adapter_rejects_missing_metric_and_stops_non_finite():
+    sched, trials, ctl = _adapter()
+    trials[0].status = Trial.RUNNING
+    with pytest.raises(KeyError, match="'loss'"):
+        sched.on_trial_result(ctl, trials[0], {"val_loss": 1.0, "hpo_epoch": 1})
+    with pytest.raises(KeyError, match="hpo_epoch"):
+        sched.on_trial_result(ctl, trials[0], {"loss": 1.0, "training_iteration": 1})
+    assert sched.on_trial_result(ctl, trials[0], {"loss": float("inf"), "hpo_epoch": 1}) == "STOP"
+    assert sched.stop_reasons()["t0"] == "non-finite metric"
+
+
+def test_adapter_state_round_trip():
+    sched, trials, ctl = _adapter()
+    trials[0].status = Trial.RUNNING
+    sched.on_trial_result(ctl, trials[0], {"loss": 1.0, "hpo_epoch": 1})
+    state = sched.get_state()
+    fresh = S.build_ray_scheduler("hyperband", metric="loss", mode="min", options={}, max_epochs=4, seed=0)
+    fresh.set_state(state)
+    assert fresh.get_state() == state

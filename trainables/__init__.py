@@ -1,0 +1,1 @@
+"""Trainables: one package per model with its data (``replay``, ``mlpf``, ``ucluster``)."""

@@ -1,0 +1,106 @@
+"""Learning-curve tables: hyperparameter columns, then ``loss_0 … loss_{R-1}``.
+
+The format of the published MLPF Delphes table (296 runs × 100 epochs) and of the tables our own
+curve recorder writes.  Loading validates the file completely (ragged rows, non-numeric cells,
+missing loss columns) and reports the first problem as a ``ConfigError``.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from hpo.errors import ConfigError
+
+_LOSS = re.compile(r"^loss_(\d+)$")
+
+
+@dataclass(frozen=True)
+class CurveTable:
+    path: str
+    hyperparameters: tuple[str, ...]
+    params: np.ndarray  # (rows, n_hyperparameters)
+    curves: np.ndarray  # (rows, max_epochs)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.curves.shape[0])
+
+    @property
+    def max_epochs(self) -> int:
+        return int(self.curves.shape[1])
+
+    def row_config(self, row: int) -> dict[str, float]:
+        return {h: float(v) for h, v in zip(self.hyperparameters, self.params[row])}
+
+    def final_loss(self, row: int) -> float:
+        return float(self.curves[row, -1])
+
+    def best_row(self) -> int:
+        return int(np.argmin(self.curves[:, -1]))
+
+    def nearest_row(self, config: dict) -> int:
+        """Row whose hyperparameters are closest to ``config`` (each column scaled to [0, 1],
+        log-scaled when it is positive and spans more than two decades)."""
+        missing = [h for h in self.hyperparameters if h not in config]
+        if missing:
+            raise KeyError(f"config lacks hyperparameters {missing} of table {self.path}")
+        point = np.array([float(config[h]) for h in self.hyperparameters])
+        lo, span, logged = _scaling(self)
+        p = np.where(logged, np.log(np.clip(point, 1e-300, None)), point)
+        grid = np.where(logged, np.log(np.clip(self.params, 1e-300, None)), self.params)
+        d = (((grid - p) / span) ** 2).sum(axis=1)
+        return int(np.argmin(d))
+
+
+def _scaling(table: CurveTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    lo, hi = table.params.min(axis=0), table.params.max(axis=0)
+    logged = (lo > 0) & (hi / np.where(lo > 0, lo, 1) > 100)
+    llo = np.where(logged, np.log(np.where(lo > 0, lo, 1)), lo)
+    lhi = np.where(logged, np.log(np.where(hi > 0, hi, 1)), hi)
+    span = np.where(lhi > llo, lhi - llo, 1.0)
+    return llo, span, logged
+
+
+@lru_cache(maxsize=8)
+def load_table(path: str) -> CurveTable:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"learning-curve table not found: {path}", "trainable.args.table")
+    try:
+        with p.open(newline="") as fh:
+            rows = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read learning-curve table {path}: {exc}", "trainable.args.table") from None
+    if len(rows) < 2:
+        raise ConfigError(f"learning-curve table {path} has no data rows", "trainable.args.table")
+    header = [h.strip() for h in rows[0]]
+    loss_cols = [i for i, h in enumerate(header) if _LOSS.match(h)]
+    if not loss_cols:
+        raise ConfigError(f"learning-curve table {path} has no loss_0 … loss_N columns", "trainable.args.table")
+    epochs = [int(_LOSS.match(header[i]).group(1)) for i in loss_cols]
+    if epochs != list(range(len(epochs))) or loss_cols != list(range(loss_cols[0], len(header))):
+        raise ConfigError(f"learning-curve table {path}: loss columns must be loss_0 … loss_N, "
+                          "consecutive and last", "trainable.args.table")
+    n_h = loss_cols[0]
+    data = np.empty((len(rows) - 1, len(header)))
+    for r, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise ConfigError(f"learning-curve table {path}: line {r} has {len(row)} fields, "
+                              f"the header has {len(header)} (ragged rows)", "trainable.args.table")
+        for c, cell in enumerate(row):
+            try:
+                v = float(cell)
+            except ValueError:
+                raise ConfigError(f"learning-curve table {path}: line {r}, column {header[c]!r}: "
+                                  f"{cell!r} is not a number", "trainable.args.table") from None
+            if c >= n_h and not math.isfinite(v):
+                raise ConfigError(f"learning-curve table {path}: line {r}, column {header[c]!r} "
+                                  "is not finite", "trainable.args.table")
+            data[r - 2, c] = v
+    return CurveTable(str(p), tuple(header[:n_h]), data[:, :n_h], data[:, n_h:])
