@@ -80,9 +80,14 @@ def evaluate(model, core: UClusterNet, val: Split, cfg: dict, alpha: float, join
 
 
 def init_centroids(model, core: UClusterNet, train: Split, cfg: dict, dev) -> None:
-    """k-means on the embeddings of the first ``kmeans_init_jets`` training jets (same on every rank)."""
+    """k-means on the embeddings of a seeded random subset of ``kmeans_init_jets`` training jets.
+
+    Files are often ordered by class, so the subset is drawn at random; the seed makes it the same on
+    every data-parallel rank (identical weights -> identical centroids, no communication needed).
+    """
     n = min(len(train), int(cfg["kmeans_init_jets"]))
-    _, z = embed(model, torch.from_numpy(train.x[:n]), cfg["eval_batch_size"], dev)
+    pick = np.sort(np.random.default_rng(cfg["seed"]).choice(len(train), n, replace=False))
+    _, z = embed(model, torch.from_numpy(train.x[pick]), cfg["eval_batch_size"], dev)
     centres = kmeans_centroids(z.numpy(), cfg["n_clusters"], cfg["seed"])
     with torch.no_grad():
         core.centroids.copy_(torch.from_numpy(centres).to(core.centroids))
