@@ -14,8 +14,8 @@ from .results import ExperimentResult
 from .results import load as load_results
 from .session import get_checkpoint, report
 from .space import choice, grid, loguniform, qloguniform, quniform, randint, uniform
-from .tune_api import tune
+from .tune_api import resume, tune
 
-__all__ = ["tune", "report", "get_checkpoint", "uniform", "loguniform", "quniform", "qloguniform", "randint",
+__all__ = ["tune", "resume", "report", "get_checkpoint", "uniform", "loguniform", "quniform", "qloguniform", "randint",
            "choice", "grid", "ConfigError", "ExperimentResult", "load_results"]
 __version__ = "0.1.0"

@@ -31,22 +31,31 @@ def _numeric(v: Any) -> bool:
 
 
 class CurveStore:
-    """Curves and per-trial summaries, independent of Ray (the service feeds it from a callback)."""
+    """Curves and per-trial summaries, independent of Ray (the service feeds it from a callback).
+
+    One row per (trial, epoch): an epoch reported again (a trial re-run from an earlier checkpoint
+    after a crash) replaces the earlier row, so curves never hold duplicates.
+    """
 
     def __init__(self, metric: str, mode: str):
         self.metric, self.mode = metric, mode
-        self.rows: list[dict[str, Any]] = []
+        self._rows: dict[tuple[str, int], dict[str, Any]] = {}
         self.trials: dict[str, dict[str, Any]] = {}
         self.best: tuple[float, str] | None = None
 
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return list(self._rows.values())
+
     def add(self, trial_id: str, result: dict[str, Any], config: dict[str, Any]) -> None:
-        epoch = int(result.get(EPOCH_KEY, len([r for r in self.rows if r["trial_id"] == trial_id]) + 1))
-        row = {"trial_id": trial_id, "epoch": epoch}
+        t = self.trials.setdefault(trial_id, {"config": {k: _plain(v) for k, v in config.items()},
+                                              "epochs": 0, "nonfinite": False})
+        epoch = int(result.get(EPOCH_KEY, t["epochs"] + 1))
+        row: dict[str, Any] = {"trial_id": trial_id, "epoch": epoch}
         for k, v in result.items():
             if _numeric(v) and k not in _SKIP and k != EPOCH_KEY:
                 row["reported_epoch" if k == "epoch" else k] = float(v)
-        self.rows.append(row)
-        t = self.trials.setdefault(trial_id, {"config": dict(config), "epochs": 0, "nonfinite": False})
+        self._rows[(trial_id, epoch)] = row
         t["epochs"] = max(t["epochs"], epoch)
         value = result.get(self.metric)
         if result.get(NONFINITE_KEY):
@@ -59,7 +68,25 @@ class CurveStore:
                     self.best = (float(value), trial_id)
 
     def curves(self) -> pd.DataFrame:
-        return pd.DataFrame(self.rows, columns=None if self.rows else ["trial_id", "epoch"])
+        rows = self.rows
+        return pd.DataFrame(rows) if rows else pd.DataFrame(columns=["trial_id", "epoch"])
+
+    def get_state(self) -> dict[str, Any]:
+        return {"rows": self.rows, "trials": self.trials, "best": list(self.best) if self.best else None}
+
+    def set_state(self, st: dict[str, Any]) -> None:
+        self._rows = {(r["trial_id"], int(r["epoch"])): dict(r) for r in st["rows"]}
+        self.trials = {k: dict(v) for k, v in st["trials"].items()}
+        self.best = tuple(st["best"]) if st.get("best") else None
+
+
+def write_predictions(path: Path, decisions: list[dict[str, Any]], mode: str) -> None:
+    """Swift-Hyperband's predictor decisions (cores minimise: undo the sign for mode=max)."""
+    df = pd.DataFrame(decisions, columns=["trial_id", "bracket", "rung", "epoch", "predicted", "threshold",
+                                          "continued"])
+    if mode == "max":
+        df[["predicted", "threshold"]] = -df[["predicted", "threshold"]]
+    df.to_parquet(path / "predictions.parquet", index=False)
 
 
 @dataclass

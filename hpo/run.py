@@ -34,6 +34,8 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--dashboard-host", help="address the Ray dashboard binds to (default 127.0.0.1; "
                                             "anything else exposes code execution to the network)")
     p.add_argument("--check", action="store_true", help="validate the space and exit")
+    p.add_argument("--resume", metavar="RESULTS_DIR",
+                   help="continue an experiment whose driver stopped (crash, kill -9, reboot)")
     return p
 
 
@@ -44,8 +46,24 @@ def _fail(msg: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.resume:
+        extra = sorted(k for k, v in vars(args).items()
+                       if v not in (None, False) and k not in ("resume", "address", "num_cpus"))
+        if extra:
+            return _fail(f"--resume continues the saved experiment as it was; it takes only --address and "
+                         f"--num-cpus (got --{extra[0].replace('_', '-')})")
+        try:
+            from .service import resume_experiment
+
+            resume_experiment(args.resume, address=args.address, num_cpus=args.num_cpus)
+        except ConfigError as exc:
+            return _fail(exc.one_line())
+        except KeyboardInterrupt:
+            print("hpo: interrupted", file=sys.stderr)
+            return 130
+        return 0
     if not args.space:
-        return _fail("--space is required")
+        return _fail("--space is required (or --resume RESULTS_DIR)")
     over = {k: v for k, v in vars(args).items() if k not in ("space", "check") and v is not None}
     try:
         cfg = config_mod.load(args.space)

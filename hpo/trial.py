@@ -43,7 +43,8 @@ def quiet_ray_logs() -> None:
     """Per-epoch checkpoints make Ray's storage layer log one INFO line each; keep warnings only."""
     import logging
 
-    for name in ("ray.train._internal.storage", "ray.train.v2._internal.execution.storage"):
+    for name in ("ray.train._internal.storage", "ray.train.v2._internal.execution.storage",
+                 "ray.tune.trainable.trainable"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 

@@ -93,3 +93,11 @@ def _callable_name(fn: Callable) -> str:
     if mod in sys.modules and "." not in qual and getattr(sys.modules[mod], qual, None) is fn:
         return f"{mod}:{qual}"
     return "hpo.trial:_callable"
+
+
+def resume(results_dir: str | os.PathLike, *, address: str | None = None, num_cpus: int | None = None,
+           verbose: bool = True) -> ExperimentResult:
+    """Continue an experiment (run by the CLI or with a registered trainable) whose driver stopped."""
+    from .service import resume_experiment
+
+    return resume_experiment(results_dir, address=address, num_cpus=num_cpus, verbose=verbose)

@@ -194,3 +194,32 @@ def test_fuzz_one_section_of_a_good_file(section, value):
         config.from_dict(doc, source="fuzz.yaml")
     except ConfigError:
         pass
+
+
+def test_ragged_learning_curve_table_is_bad_input(tmp_path):
+    table = tmp_path / "ragged.csv"
+    table.write_text("lr,loss_0,loss_1\n0.1,3.0,2.0\n0.2,3.5\n")
+    doc = _replay_doc()
+    doc["trainable"]["args"]["table"] = str(table)
+    doc["budget"]["max_epochs"] = 2
+    with pytest.raises(ConfigError, match=r"trainable.args.table: .*line 3 has 2 fields, the header has 3"):
+        config.load(_write(tmp_path, doc))
+
+
+def test_qpu_without_credentials_is_bad_input(tmp_path, monkeypatch):
+    monkeypatch.delenv("DWAVE_API_TOKEN", raising=False)
+    monkeypatch.setenv("DWAVE_CONFIG_FILE", str(tmp_path / "none.conf"))
+    doc = _replay_doc()
+    doc["scheduler"] = {"name": "swift"}
+    doc["predictor"] = {"name": "qsvr", "sampler": "qpu"}
+    with pytest.raises(ConfigError) as err:
+        config.load(_write(tmp_path, doc))
+    line = err.value.one_line()
+    assert ": predictor.sampler: sampler 'qpu' needs" in line, line  # never a silent switch to SA
+
+
+def test_missing_data_path_is_bad_input(tmp_path):
+    doc = yaml.safe_load((ROOT / "search_spaces" / "mlpf_gnn.yaml").read_text())
+    doc["trainable"]["args"]["data_dir"] = str(tmp_path / "no_such_shards")
+    with pytest.raises(ConfigError, match="trainable.args.data_dir"):
+        config.load(_write(tmp_path, doc))

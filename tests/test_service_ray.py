@@ -93,3 +93,29 @@ def test_non_finite_metric_stops_the_trial_with_reason(ray_cluster, tmp_path):
     assert t.loc[0.9, "epochs"] == 2
     assert t.loc[0.2, "status"] == "completed"
     assert res.best_config == {"x": 0.2} and math.isfinite(res.best_metric)
+
+
+def dies_once(config):
+    """The worker process dies (os._exit) at epoch 2 of the first attempt, or at every attempt."""
+    import os
+
+    state = hpo.get_checkpoint() or {"epoch": 0}
+    marker = os.path.join(config["marker_dir"], f"died_{config['x']}")
+    for epoch in range(state["epoch"], config["max_epochs"]):
+        if epoch == 2 and (config["x"] == "always" or not os.path.exists(marker)):
+            open(marker, "w").close()
+            os._exit(1)
+        hpo.report(loss=float(epoch), checkpoint={"epoch": epoch + 1})
+
+
+def test_dead_worker_is_retried_from_checkpoint_then_failed(ray_cluster, tmp_path):
+    res = hpo.tune(dies_once, space={"x": hpo.grid(["once", "always"])}, metric="loss", mode="min",
+                   num_samples=1, max_epochs=4, search="random", storage=str(tmp_path), name="dies",
+                   trainable_args={"marker_dir": str(tmp_path)}, verbose=False)
+    t = res.trials.set_index("x")
+    assert t.loc["once", "status"] == "completed" and t.loc["once", "epochs"] == 4
+    once = res.curves[res.curves.trial_id == t.loc["once", "trial_id"]].sort_values("epoch")
+    assert list(once["epoch"]) == [1, 2, 3, 4]  # resumed at epoch 3 from its checkpoint, nothing repeated
+    assert t.loc["always", "status"] == "failed" and t.loc["always", "epochs"] == 2
+    assert t.loc["always", "stop_reason"]  # the reason Tune recorded, after the bounded retries
+    assert res.best_config == {"x": "once"}

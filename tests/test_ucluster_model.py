@@ -37,6 +37,10 @@ def test_network_shapes_and_permutation_invariance():
     _, z_perm = net(x[:, perm])
     torch.testing.assert_close(z, z_perm, rtol=1e-4, atol=1e-5)
     assert net.centroids.shape == (3, 3) and net.centroids.requires_grad
+    copy = UClusterNet.from_state(net.get_state()).eval()
+    torch.testing.assert_close(copy(x)[1], z)
+    with pytest.raises(ValueError):
+        UClusterNet(embed_dim=4, width=0.25).set_state(net.get_state())
 
 
 def test_focal_loss_values():
@@ -77,3 +81,24 @@ def test_mass_kmeans_baseline_separates_clear_peaks():
     mass = np.concatenate([rng.normal(80, 3, 50), rng.normal(91, 3, 50), rng.normal(175, 5, 50)])
     acc = mass_kmeans_accuracy(mass, np.repeat([0, 1, 2], 50))
     assert 0.85 < acc <= 1.0
+
+
+def test_batchnorm_recalibration_uses_exact_means():
+    from trainables.ucluster.training import recalibrate_batchnorm
+
+    torch.manual_seed(1)
+    net = UClusterNet(width=0.125, embed_dim=3)
+    x = torch.randn(12, 20, 8)
+    x[:, :, 2] = -torch.rand(12, 20) - 0.1
+    net.classifier[1].running_mean.fill_(123.0)  # stale statistics
+    recalibrate_batchnorm(net, x, batch=6, dev=torch.device("cpu"))
+    calibrated = net.classifier[1].running_mean.clone()
+    with torch.no_grad():
+        net.train()
+        _, z = net(x[:6])
+        first = net.classifier[0](z).mean(0)
+        _, z = net(x[6:])
+        second = net.classifier[0](z).mean(0)
+    # running mean = average of the two calibration batches' means (weights unchanged by the forward passes)
+    torch.testing.assert_close(calibrated, (first + second) / 2, rtol=1e-4, atol=1e-5)
+    assert net.classifier[1].momentum == 0.1

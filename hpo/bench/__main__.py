@@ -7,6 +7,9 @@ anchor: García Amboage et al., CHEP 2023 / Wulff et al., QMI 2024 — 3213 vs 2
     python -m hpo.bench --table ../shared/data/learning-curves/mlpf_delphes.csv \\
         --schedulers hyperband,swift --seeds 10 --max-epochs 100 --eta 2 \\
         --out benchmarks/results/swift_hyperband.md
+
+``python -m hpo.bench record --space SPACE.yaml --configs N`` records a new curve table with a real
+trainable (``hpo.bench.record``).
 """
 from __future__ import annotations
 
@@ -158,14 +161,44 @@ def markdown(args, rows: list[dict], command: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def record_main(argv: list[str]) -> int:
+    from .record import record
+
+    p = argparse.ArgumentParser(prog="python -m hpo.bench record",
+                                description="train N sampled configurations to the full budget and "
+                                            "write a learning-curve table")
+    p.add_argument("--space", required=True, help="search-space YAML (its trainable, metric, budget)")
+    p.add_argument("--configs", type=int, required=True, help="number of sampled configurations")
+    p.add_argument("--max-epochs", type=int, default=None, help="default: the space's budget.max_epochs")
+    p.add_argument("--seed", type=int, default=None, help="default: the space's seed")
+    p.add_argument("--jobs", type=int, default=1, help="training processes in parallel")
+    p.add_argument("--out", default=None, help="CSV path (default benchmarks/results/curves_<space>.csv)")
+    a = p.parse_args(argv)
+    if a.configs < 1:
+        p.error("--configs must be >= 1")
+    out = a.out or f"benchmarks/results/curves_{Path(a.space).stem}.csv"
+    command = "python -m hpo.bench record " + " ".join(shlex.quote(x) for x in argv)
+    try:
+        info = record(a.space, a.configs, out, max_epochs=a.max_epochs, seed=a.seed, jobs=a.jobs, command=command)
+    except ConfigError as exc:
+        print(exc.one_line(), file=sys.stderr)
+        return 2
+    print(f"wrote {info['table']}: {info['rows']} curves x {info['max_epochs']} epochs "
+          f"({len(info['dropped'])} left out) in {info['wall_s']:.0f} s", file=sys.stderr)
+    return 0
+
+
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["record"]:
+        return record_main(argv[1:])
     args = parse(argv)
     try:
         rows = run(args)
     except ConfigError as exc:
         print(exc.one_line(), file=sys.stderr)
         return 2
-    command = "python -m hpo.bench " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    command = "python -m hpo.bench " + " ".join(shlex.quote(a) for a in argv)
     text = markdown(args, rows, command)
     if args.out:
         out = Path(args.out)

@@ -26,6 +26,7 @@ Round ``i`` of a bracket (trials resumed at ``r_prev``, round budget ``r_i``, ``
 from __future__ import annotations
 
 import math
+import time
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -46,6 +47,7 @@ class CurvePool:
         self.models: dict[tuple[int, int], Any] = {}
         self.fitted_on: dict[tuple[int, int], int] = {}  # (r, e) -> number of curves used
         self.fit_log: list[tuple[int, int, int]] = []
+        self.fit_seconds: list[float] = []  # wall time of each fit (monitoring; not state)
 
     def count(self, r: int) -> int:
         return len(self.curves.get(r, []))
@@ -65,7 +67,9 @@ class CurvePool:
         r, e = key
         data = np.asarray(self.curves[r][:n], dtype=float)
         model = self.factory()
+        t0 = time.perf_counter()
         model.fit(data[:, :e], data[:, r - 1])
+        self.fit_seconds.append(time.perf_counter() - t0)
         self.models[key], self.fitted_on[key] = model, n
         self.fit_log.append((r, e, n))
 
@@ -162,6 +166,10 @@ class SwiftBracket(SHBracket):
             order = sorted(range(len(parts)), key=lambda i: pred[i])
             chosen = order[: self.n_next - self.n_ref_done]
         chosen_set = set(chosen)
+        for i, t in enumerate(parts):  # the decision log behind "predicted vs true" plots
+            c.decisions.append({"trial_id": t, "bracket": self.index, "rung": r, "epoch": e,
+                                "predicted": float(pred[i]), "threshold": threshold,
+                                "continued": i in chosen_set})
         for i, t in enumerate(parts):
             if i in chosen_set:
                 self.roles[t] = "sel"
@@ -195,6 +203,7 @@ class SwiftHyperbandCore(HyperbandCore):
         self.d, self.k, self.kc, self.q, self.refit = int(d), float(k), float(kc), float(q), bool(refit)
         self.pool = CurvePool(predictor_factory, self.d, self.refit)
         self.notes: list[str] = []
+        self.decisions: list[dict[str, Any]] = []  # one record per predictor decision
         super().__init__(max_epochs, eta)
 
     def options(self) -> dict[str, Any]:
@@ -202,7 +211,9 @@ class SwiftHyperbandCore(HyperbandCore):
 
     def get_state(self) -> dict[str, Any]:
         st = super().get_state()
-        st.update(options=self.options(), pool=self.pool.get_state(), notes=self.notes)
+        st.update(options=self.options(), pool=self.pool.get_state(), notes=self.notes,
+                  decisions=[{k: (v if not isinstance(v, float) or math.isfinite(v) else str(v))
+                              for k, v in d.items()} for d in self.decisions])
         return st
 
     def set_state(self, state: Mapping[str, Any]) -> None:
@@ -212,3 +223,5 @@ class SwiftHyperbandCore(HyperbandCore):
         super().set_state(state)
         self.pool.set_state(state["pool"])
         self.notes = list(state["notes"])
+        self.decisions = [{k: (float(v) if k in ("predicted", "threshold") else v) for k, v in d.items()}
+                          for d in state.get("decisions", [])]

@@ -94,6 +94,8 @@ class UClusterNet(nn.Module):
     def __init__(self, n_features: int = 8, n_classes: int = 20, embed_dim: int = 3, n_clusters: int = 3,
                  k: int = 10, width: float = 1.0):
         super().__init__()
+        self.hparams = {"n_features": n_features, "n_classes": n_classes, "embed_dim": embed_dim,
+                        "n_clusters": n_clusters, "k": k, "width": width}
         c = [max(4, int(round(v * width))) for v in (16, 64, 128, 128, 256, 256)]
         self.k = k
         self.gap1 = GAPLayer(n_features, c[0])
@@ -118,3 +120,18 @@ class UClusterNet(nn.Module):
         h4 = self.h4(h3)
         z = self.embed(torch.cat([h1, h2, h3, h4, loc1, loc2], -1)).mean(1)  # average over all slots
         return self.classifier(z), z
+
+    def get_state(self) -> dict:
+        """Constructor arguments (JSON-able) and weights (CPU tensors)."""
+        return {"hparams": dict(self.hparams), "weights": {k: v.detach().cpu() for k, v in self.state_dict().items()}}
+
+    def set_state(self, state: dict) -> None:
+        if state["hparams"] != self.hparams:
+            raise ValueError(f"state is for {state['hparams']}, this network is {self.hparams}")
+        self.load_state_dict(state["weights"])
+
+    @classmethod
+    def from_state(cls, state: dict) -> "UClusterNet":
+        net = cls(**state["hparams"])
+        net.set_state(state)
+        return net

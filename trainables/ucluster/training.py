@@ -30,7 +30,7 @@ DEFAULTS = {
     "lr": 1.0e-3, "lr_decay": 0.9, "lr_min": 1.0e-5, "batch_size": 512, "focal_gamma": 2.0,
     "focal_alpha": 10.0, "beta": 10.0, "alpha_growth": 5.0, "pretrain_epochs": 2, "embed_dim": 3,
     "width": 0.25, "k": 10, "n_clusters": 3, "n_mass_bins": 20, "val_fraction": 0.2, "max_jets": None,
-    "val_path": None, "test_path": None, "seed": 0, "kmeans_init_jets": 5000, "eval_batch_size": 1024, "max_epochs": 10,
+    "val_path": None, "test_path": None, "seed": 0, "kmeans_init_jets": 5000, "bn_calib_jets": 2048, "eval_batch_size": 1024, "max_epochs": 10,
 }
 
 
@@ -77,6 +77,25 @@ def evaluate(model, core: UClusterNet, val: Split, cfg: dict, alpha: float, join
     acc = hungarian_accuracy_from_confusion(counts)
     val_loss = cfg["beta"] * l_km + l_focal if joint else l_focal
     return {"val_loss": val_loss, "loss_km": l_km, "loss_focal": l_focal, "cluster_acc": acc}
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(core: torch.nn.Module, x: torch.Tensor, batch: int, dev) -> None:
+    """Replace the BatchNorm running statistics by exact averages over ``x`` with the current weights.
+
+    With few, large-lr steps per epoch the exponential running averages lag behind the weights and the
+    eval-mode network differs from the trained one ("precise BN", Wu & Johnson, arXiv:2105.07576).
+    """
+    bns = [m for m in core.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average = plain mean over the calibration batches
+    core.train()
+    for s in range(0, len(x) - 1, batch):
+        core(x[s:s + batch].to(dev))
+    for m, mom in zip(bns, momenta):
+        m.momentum = mom
 
 
 def init_centroids(model, core: UClusterNet, train: Split, cfg: dict, dev) -> None:
@@ -139,6 +158,10 @@ def train_loop(config: dict) -> None:
             loss.backward()
             opt.step()
             sums += (len(sel), float(l_focal.detach()) * len(sel), float(l_km.detach()) * len(sel))
+        if cfg["bn_calib_jets"]:
+            n = min(len(train), int(cfg["bn_calib_jets"]))
+            pick = torch.from_numpy(np.random.default_rng(cfg["seed"] + epoch).choice(len(train), n, replace=False))
+            recalibrate_batchnorm(core, x_all[pick], cfg["batch_size"], dev)
         metrics = evaluate(model, core, val, cfg, alpha, joint, dev)
         if test is not None:  # independent sample: scores the trial chosen on the validation jets
             metrics.update({f"test_{k}": v for k, v in evaluate(model, core, test, cfg, alpha, joint, dev).items()})

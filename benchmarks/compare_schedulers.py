@@ -1,0 +1,170 @@
+"""Scheduler quality on learning-curve tables: ours against Ray Tune's and Optuna's (issue #8).
+
+Three steps, each writing CSVs under ``benchmarks/results/`` (2-core CPU, no GPU):
+
+    # 1. deterministic simulated-time replay (our cores + Optuna's loop), paired seeds
+    python benchmarks/compare_schedulers.py sim --seeds 50 --max-epochs 100 --workers 2 \\
+        --out benchmarks/results/schedulers_sim.csv
+    # 2. the same methods driven by Ray Tune (ours through hpo.tune, Ray's schedulers/searchers)
+    python benchmarks/compare_schedulers.py ray --seeds 10 --max-epochs 16 \\
+        --out benchmarks/results/schedulers_ray.csv
+    #    ... and the simulation of exactly that setting, to check ours agree with it
+    python benchmarks/compare_schedulers.py sim --seeds 10 --max-epochs 16 --workers 2 --asha-trials 60 \\
+        --random-trials 16 --methods asha,hyperband,swift-svr,swift-qsvr,bohb-hb,tpe-asha,random-full \\
+        --out benchmarks/results/schedulers_sim_r16.csv
+    # 3. markdown + figure from the CSVs
+    python benchmarks/compare_schedulers.py report --out benchmarks/results/schedulers.md
+
+Regret = true final loss (last table column) of the returned configuration minus the table's
+best final loss.  Every method returns, among its trials that reached ``max_epochs``, the one with
+the lowest loss there.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from hpo.bench.methods import ALL, OPTUNA, RAY_PEERS, SIM_METHODS, sim_parts, trials_for  # noqa: E402
+from hpo.bench.peers import optuna_pruned  # noqa: E402
+from hpo.bench.simtime import simulate  # noqa: E402
+from trainables.replay.table import load_table  # noqa: E402
+
+DEFAULT_TABLE = "../shared/data/learning-curves/mlpf_delphes.csv"
+FIELDS = ["table", "method", "seed", "max_epochs", "workers", "epochs", "trials", "row", "loss_at_R",
+          "final_loss", "regret", "is_best", "wall_s"]
+
+
+def parse(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for name in ("sim", "ray"):
+        s = sub.add_parser(name)
+        s.add_argument("--table", action="append", help=f"curve table (repeatable; default {DEFAULT_TABLE})")
+        s.add_argument("--seeds", type=int, default=10)
+        s.add_argument("--seed-offset", type=int, default=0)
+        s.add_argument("--max-epochs", type=int, default=None, help="R (default: the table's epochs)")
+        s.add_argument("--eta", type=int, default=2)
+        s.add_argument("--asha-trials", type=int, default=250, help="trials for ASHA-type methods")
+        s.add_argument("--random-trials", type=int, default=32, help="trials of random search (full training)")
+        s.add_argument("--methods", default=None, help="comma-separated (default: all for the mode)")
+        s.add_argument("--out", required=True, help="CSV of per-run results")
+        if name == "sim":
+            s.add_argument("--workers", type=int, default=2)
+            s.add_argument("--epoch-cap", type=int, default=None,
+                           help="stop a run after this many epochs (default 1.25 x Hyperband's budget)")
+            s.add_argument("--curves-out", default=None, help="CSV of anytime regret (default: beside --out)")
+    r = sub.add_parser("report")
+    r.add_argument("--sim", default="benchmarks/results/schedulers_sim.csv")
+    r.add_argument("--sim-check", default="benchmarks/results/schedulers_sim_r16.csv")
+    r.add_argument("--ray", default="benchmarks/results/schedulers_ray.csv")
+    r.add_argument("--out", default="benchmarks/results/schedulers.md")
+    return p.parse_args(argv)
+
+
+def _methods(arg: str | None, allowed: tuple[str, ...]) -> list[str]:
+    names = [m.strip() for m in arg.split(",")] if arg else list(allowed)
+    bad = [m for m in names if m not in allowed]
+    if bad:
+        raise SystemExit(f"unknown method {bad[0]!r} for this mode; choose from {', '.join(allowed)}")
+    return names
+
+
+def _write(path: str, rows: list[dict], fields: list[str]) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def run_sim(args) -> None:
+    from hpo.schedulers.brackets import hyperband_epochs
+
+    methods = _methods(args.methods, SIM_METHODS)
+    rows, curves = [], []
+    for path in args.table or [DEFAULT_TABLE]:
+        table = load_table(path)
+        R = args.max_epochs or table.max_epochs
+        cap = args.epoch_cap or int(1.25 * hyperband_epochs(R, args.eta))
+        best_row = table.best_row()
+        for seed in range(args.seed_offset, args.seed_offset + args.seeds):
+            for m in methods:
+                n = trials_for(m, R, args.eta, args.asha_trials, args.random_trials)
+                if m in OPTUNA:
+                    r = optuna_pruned(table, pruner=m.split("-", 1)[1], seed=seed, n_trials=n, max_epochs=R,
+                                      eta=args.eta, epoch_cap=cap)
+                    workers = 1
+                else:
+                    core, src = sim_parts(m, table, seed=seed, max_epochs=R, eta=args.eta, n_trials=n)
+                    r = simulate(core, table, src, max_epochs=R, n_trials=n, workers=args.workers, epoch_cap=cap)
+                    workers = args.workers
+                rows.append({"table": path, "method": m, "seed": seed, "max_epochs": R, "workers": workers,
+                             "epochs": r.epochs, "trials": r.trials_started, "row": r.chosen_row,
+                             "loss_at_R": r.loss_at_R, "final_loss": r.final_loss, "regret": r.regret,
+                             "is_best": r.chosen_row == best_row, "wall_s": round(r.wall_s, 4)})
+                curves += [{"table": path, "method": m, "seed": seed, "epochs": e, "regret": g} for e, g in r.anytime]
+                print(f"{Path(path).name} seed {seed} {m:17s} epochs {r.epochs:6d} regret {r.regret:7.3f} "
+                      f"wall {r.wall_s:6.2f}s", file=sys.stderr, flush=True)
+    _write(args.out, rows, FIELDS)
+    _write(args.curves_out or str(Path(args.out).with_name(Path(args.out).stem + "_curves.csv")), curves,
+           ["table", "method", "seed", "epochs", "regret"])
+
+
+def run_ray(args) -> None:
+    import ray
+
+    from hpo.bench.rayrun import ray_run
+    from hpo.cluster import SLOT
+
+    methods = _methods(args.methods, tuple(m for m in ALL if m not in OPTUNA))
+    os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
+    ray.init(address="local", num_cpus=2, resources={SLOT: 2}, include_dashboard=True, dashboard_host="127.0.0.1",
+             object_store_memory=400 * 1024 * 1024, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
+    rows = []
+    try:
+        for path in args.table or [DEFAULT_TABLE]:
+            table = load_table(os.path.abspath(path))
+            R = args.max_epochs or table.max_epochs
+            for seed in range(args.seed_offset, args.seed_offset + args.seeds):
+                for m in methods:  # methods alternate inside a seed: machine load hits all alike
+                    r = ray_run(m, table, seed=seed, max_epochs=R, eta=args.eta, asha_trials=args.asha_trials,
+                                random_trials=args.random_trials)
+                    r.update(table=path, max_epochs=R, workers=2, is_best=r["row"] == table.best_row(),
+                             wall_s=round(r["wall_s"], 2))
+                    rows.append(r)
+                    print(f"ray {Path(path).name} seed {seed} {m:14s} epochs {r['epochs']:6d} regret "
+                          f"{r['regret']:7.3f} wall {r['wall_s']:6.1f}s", file=sys.stderr, flush=True)
+                    _write(args.out, rows, FIELDS)  # partial results survive an interruption
+    finally:
+        ray.shutdown()
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    t0 = time.time()
+    if args.cmd == "sim":
+        run_sim(args)
+    elif args.cmd == "ray":
+        run_ray(args)
+    else:
+        from hpo.bench.report import write_report
+
+        command = "python benchmarks/compare_schedulers.py " + " ".join(
+            shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+        write_report(args, command)
+    print(f"done in {time.time() - t0:.0f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

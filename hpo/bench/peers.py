@@ -1,0 +1,233 @@
+"""Peers for the scheduler benchmark, each driven by its own code on the replay trainable.
+
+* Optuna (Akiba et al., KDD 2019): ``TPESampler`` with ``HyperbandPruner`` (Li et al., JMLR 2018)
+  or ``SuccessiveHalvingPruner`` (asynchronous SHA, Li et al., MLSys 2020), ``study.optimize``
+  on a function that reads the table epoch by epoch (one worker: Optuna's own sequential loop,
+  deterministic for a seed);
+* Ray Tune's ``ASHAScheduler``, ``HyperBandScheduler`` and ``HyperBandForBOHB`` + ``TuneBOHB``
+  (Falkner et al., ICML 2018), built here with ``time_attr="hpo_epoch"`` for ``hpo.tune``.
+
+Also the search space of a curve table's hyperparameters (model-based methods search these and
+the replay trainable maps a configuration to the nearest row) and a tiny Ray ``Searcher`` that
+proposes the paired rows in order.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Mapping
+
+import numpy as np
+
+from hpo.space import Choice, Distribution, IntRange, Uniform
+from trainables.replay.table import CurveTable
+
+from .replay import paired_rows
+from .simtime import SimResult
+
+EPOCH_KEY = "hpo_epoch"
+
+
+def table_space(table: CurveTable, max_choices: int = 10) -> dict[str, Distribution]:
+    """Per column: ``choice`` of its values when it has at most ``max_choices`` distinct ones,
+    ``loguniform`` over its range when positive and spanning more than two decades, else
+    ``uniform``."""
+    space: dict[str, Distribution] = {}
+    for j, name in enumerate(table.hyperparameters):
+        col = table.params[:, j]
+        values = np.unique(col)
+        lo, hi = float(values[0]), float(values[-1])
+        if len(values) <= max_choices:
+            space[name] = Choice(tuple(float(v) for v in values))
+        elif lo > 0 and hi / lo > 100:
+            space[name] = Uniform(lo, hi, log=True)
+        else:
+            space[name] = Uniform(lo, hi)
+    return space
+
+
+def optuna_distributions(space: Mapping[str, Distribution]) -> dict[str, Any]:
+    import optuna.distributions as od
+
+    out: dict[str, Any] = {}
+    for name, d in space.items():
+        if isinstance(d, Choice):
+            out[name] = od.CategoricalDistribution(list(d.values))
+        elif isinstance(d, IntRange):
+            out[name] = od.IntDistribution(d.low, d.high, log=d.log)
+        elif isinstance(d, Uniform) and not d.q:
+            out[name] = od.FloatDistribution(d.low, d.high, log=d.log)
+        else:
+            raise ValueError(f"no Optuna distribution for {name!r} ({d.type})")
+    return out
+
+
+def optuna_pruned(table: CurveTable, *, pruner: str, seed: int, n_trials: int, max_epochs: int,
+                  eta: int = 2, n_startup: int = 10, epoch_cap: int | None = None) -> SimResult:
+    """Optuna TPE + ``pruner`` ("hyperband" or "sha"), sequential; the first ``n_startup``
+    configurations are the seed's paired rows; the study stops once ``epoch_cap`` epochs are
+    spent (the trial running then is cut there).  Returns the same record as a simulated run
+    (``sim_time`` = epochs, one worker)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    t0 = time.perf_counter()
+    if pruner == "hyperband":
+        p = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs, reduction_factor=eta)
+    elif pruner == "sha":
+        p = optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=eta, min_early_stopping_rate=0)
+    else:
+        raise ValueError(f"unknown pruner {pruner!r}")
+    study = optuna.create_study(direction="minimize", pruner=p,
+                                sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup))
+    rows0 = paired_rows(table.n_rows, n_startup, seed)
+    for r in rows0:
+        study.enqueue_trial(table.row_config(r))
+    dists = optuna_distributions(table_space(table))
+    best_final = float(table.curves[:, -1].min())
+    counter = {"epochs": 0}
+    rows: list[int] = []
+    anytime: list[tuple[int, float]] = []
+    incumbent: list[float] = [math.inf]
+
+    def objective(trial) -> float:
+        params = {k: _suggest(trial, k, d) for k, d in dists.items()}
+        row = table.nearest_row(params)
+        rows.append(row)
+        for e in range(1, max_epochs + 1):
+            if epoch_cap is not None and counter["epochs"] >= epoch_cap:
+                trial.study.stop()
+                raise optuna.TrialPruned()
+            loss = float(table.curves[row, e - 1])
+            counter["epochs"] += 1
+            trial.report(loss, e)
+            if e < max_epochs and trial.should_prune():
+                raise optuna.TrialPruned()
+        if loss < incumbent[0]:
+            incumbent[0] = loss
+            anytime.append((counter["epochs"], table.final_loss(row) - best_final))
+        return loss
+
+    study.optimize(objective, n_trials=n_trials)
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if done:
+        best = min(done, key=lambda t: (t.value, t.number))
+        row = rows[best.number]
+        final = table.final_loss(row)
+        loss_at_r = float(best.value)
+    else:
+        row, final, loss_at_r = None, math.inf, math.inf
+    return SimResult(epochs=counter["epochs"], trials_started=len(rows), chosen_row=row, loss_at_R=loss_at_r,
+                     final_loss=final, regret=final - best_final, sim_time=float(counter["epochs"]),
+                     wall_s=time.perf_counter() - t0, rows=rows, anytime=anytime)
+
+
+def _suggest(trial, name: str, dist) -> Any:
+    import optuna.distributions as od
+
+    if isinstance(dist, od.CategoricalDistribution):
+        return trial.suggest_categorical(name, list(dist.choices))
+    if isinstance(dist, od.IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, log=dist.log)
+    return trial.suggest_float(name, dist.low, dist.high, log=dist.log)
+
+
+# ---- Ray Tune peers (import Ray lazily) -----------------------------------------------------------
+def ray_asha(max_epochs: int, eta: int = 2, grace_period: int = 1):
+    from ray.tune.schedulers import ASHAScheduler
+
+    return ASHAScheduler(time_attr=EPOCH_KEY, max_t=max_epochs, grace_period=grace_period, reduction_factor=eta)
+
+
+def ray_hyperband(max_epochs: int, eta: int = 2):
+    from ray.tune.schedulers import HyperBandScheduler
+
+    return HyperBandScheduler(time_attr=EPOCH_KEY, max_t=max_epochs, reduction_factor=eta)
+
+
+def ray_bohb(table: CurveTable, *, max_epochs: int, eta: int, seed: int, metric: str, n_startup: int = 10):
+    """``(HyperBandForBOHB, TuneBOHB)`` over the table's hyperparameters; TuneBOHB's first
+    ``n_startup`` points are the seed's paired rows (its ``points_to_evaluate``)."""
+    from ray.tune.schedulers import HyperBandForBOHB
+    from ray.tune.search.bohb import TuneBOHB
+
+    from hpo.space import to_tune_space
+
+    points = [table.row_config(r) for r in paired_rows(table.n_rows, n_startup, seed)]
+    searcher = TuneBOHB(space=to_tune_space(table_space(table)), metric=metric, mode="min", seed=seed,
+                        points_to_evaluate=points)
+    sched = HyperBandForBOHB(time_attr=EPOCH_KEY, max_t=max_epochs, reduction_factor=eta)
+    return sched, searcher
+
+
+def row_sequence_searcher(rows: list[int], metric: str):
+    """A Ray ``Searcher`` proposing ``{"row": rows[k]}`` for the k-th trial (paired rows), then done."""
+    from ray.tune.search import Searcher
+
+    class RowSequence(Searcher):
+        def __init__(self):
+            super().__init__(metric=metric, mode="min")
+            self._space = {"row": "paired"}  # tells the service not to pass Tune a param space
+            self.k = 0
+
+        def suggest(self, trial_id: str):
+            if self.k >= len(rows):
+                return Searcher.FINISHED
+            self.k += 1
+            return {"row": int(rows[self.k - 1])}
+
+        def on_trial_complete(self, trial_id: str, result=None, error: bool = False) -> None:
+            pass
+
+    return RowSequence()
+
+
+class RayASHACore:
+    """Ray's own ``ASHAScheduler`` decision code as a :class:`hpo.protocols.SchedulerCore`, so the
+    simulated-time replay can drive it deterministically (it only CONTINUEs or STOPs, and Tune's
+    FIFO order starts trials).  Trials are light stand-ins carrying ``trial_id``."""
+
+    kind = "ray-asha"
+
+    class _Trial:
+        def __init__(self, trial_id: str):
+            self.trial_id = trial_id
+
+        def __repr__(self) -> str:
+            return self.trial_id
+
+    def __init__(self, max_epochs: int, eta: int = 2, grace_period: int = 1, metric: str = "loss"):
+        self.sched = ray_asha(max_epochs, eta, grace_period)
+        self.sched.set_search_properties(metric, "min")
+        self.metric, self.max_epochs = metric, max_epochs
+        self.trials: dict[str, RayASHACore._Trial] = {}
+        self.ended: set[str] = set()
+
+    def on_trial_add(self, trial_id: str) -> None:
+        self.trials[trial_id] = t = self._Trial(trial_id)
+        self.sched.on_trial_add(None, t)
+
+    def on_result(self, trial_id: str, epoch: int, loss: float) -> str:
+        out = self.sched.on_trial_result(None, self.trials[trial_id], {EPOCH_KEY: epoch, self.metric: loss})
+        return "STOP" if out == "STOP" or epoch >= self.max_epochs else "CONTINUE"
+
+    def on_trial_complete(self, trial_id: str) -> None:
+        if trial_id not in self.ended:
+            self.ended.add(trial_id)
+            self.sched.on_trial_complete(None, self.trials[trial_id], {})
+
+    def on_trial_remove(self, trial_id: str) -> None:
+        self.on_trial_complete(trial_id)
+
+    def choose_trial_to_run(self, runnable) -> str | None:
+        runnable = list(runnable)
+        return runnable[0] if runnable else None
+
+    def stop_reason(self, trial_id: str) -> str | None:
+        return None
+
+    def get_state(self) -> dict[str, Any]:
+        raise NotImplementedError("benchmark stand-in: no persistence")
+
+    def set_state(self, state) -> None:
+        raise NotImplementedError("benchmark stand-in: no persistence")

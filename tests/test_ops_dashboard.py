@@ -1,0 +1,227 @@
+"""The Ray dashboard during a real ``python -m hpo.run``, seen through its REST API (with the
+cluster's token) and in a real headless Chromium driven over the DevTools protocol: the driver job
+and the trial actors must be shown.  The UI's own login step is used (its token dialog), not a
+disabled auth.  Screenshots go to ``test-artifacts/`` at the repo root.  The same run also checks
+the HPO metrics on the node's Prometheus endpoint and a report of the live results directory."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conftest import MLPF_TABLE, PY, ROOT
+from hpo.metrics import scrape
+
+pytestmark = pytest.mark.ray
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _token() -> str:
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return os.environ["RAY_AUTH_TOKEN"].strip()
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
+    with open(path) as fh:
+        return fh.read().strip()
+
+
+def _get(url: str, token: str | None = None, timeout: float = 10.0):
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read().decode() or "null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, None
+
+
+def _poll(what: str, fn, timeout: float, every: float = 1.0):
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+def _find_key(obj, key):
+    if isinstance(obj, dict):
+        if key in obj:
+            return obj[key]
+        obj = list(obj.values())
+    if isinstance(obj, list):
+        for v in obj:
+            found = _find_key(v, key)
+            if found is not None:
+                return found
+    return None
+
+
+class DevTools:
+    """A minimal Chrome DevTools Protocol client over aiohttp's websocket (aiohttp comes with Ray)."""
+
+    def __init__(self, ws):
+        self.ws, self.n = ws, 0
+
+    async def call(self, method: str, **params):
+        self.n += 1
+        await self.ws.send_json({"id": self.n, "method": method, "params": params})
+        while True:
+            msg = await self.ws.receive_json(timeout=30)
+            if msg.get("id") == self.n:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg["result"]
+
+    async def js(self, expression: str):
+        res = await self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        return res["result"].get("value")
+
+    async def wait_text(self, needles: list[str], timeout: float = 30.0) -> str:
+        deadline, text = time.monotonic() + timeout, ""
+        while time.monotonic() < deadline:
+            text = await self.js("document.body ? document.body.innerText : ''") or ""
+            if all(n in text for n in needles):
+                return text
+            await asyncio.sleep(0.5)
+        raise AssertionError(f"page never showed {needles}; it shows: {text[-1500:]}")
+
+    async def screenshot(self, name: str) -> None:
+        shot = await self.call("Page.captureScreenshot", format="png")
+        (ARTIFACTS / name).write_bytes(base64.b64decode(shot["data"]))
+
+
+async def _browse(port: int, dash: str, token: str, job_id: str) -> dict[str, str]:
+    import aiohttp
+
+    targets = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10).read())
+    page = next(t for t in targets if t["type"] == "page")
+    async with aiohttp.ClientSession() as session, \
+            session.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0) as ws:
+        b = DevTools(ws)
+        await b.call("Page.enable")
+        await b.call("Page.navigate", url=f"{dash}/#/jobs")
+        # Token auth: a fresh browser gets the dashboard's login dialog; type the token, submit.
+        await b.wait_text(["Authentication Token Required"])
+        assert await b.js("(() => { const i = document.querySelector('input[type=password]');"
+                          " if (!i) return false; i.focus(); return true; })()"), "no token input in the dialog"
+        await b.call("Input.insertText", text=token)
+        assert await b.js("(() => { const s = [...document.querySelectorAll('button')]"
+                          ".find(x => x.innerText.trim().toUpperCase() === 'SUBMIT');"
+                          " if (!s) return false; s.click(); return true; })()"), "no SUBMIT button"
+        jobs = await b.wait_text([job_id, "hpo.run", "--name dash", "RUNNING"])
+        assert "Authentication Token Required" not in jobs
+        await b.screenshot("dashboard-jobs.png")
+        await b.call("Page.navigate", url=f"{dash}/#/actors")
+        actors = await b.wait_text(["ImplicitFunc", "hpo_trial_replay", "ALIVE", job_id])
+        await b.screenshot("dashboard-actors.png")
+        return {"jobs": jobs, "actors": actors}
+
+
+def _start_chromium(tmp_path) -> tuple[subprocess.Popen, int]:
+    exe = shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.path.exists(exe):
+        pytest.fail("chromium is not installed (Debian: apt-get install -y chromium; .ci/run installs it)")
+    profile = tmp_path / "chromium-profile"
+    profile.mkdir()
+    proc = subprocess.Popen([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
+                             "--window-size=1400,760", "about:blank"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    port_file = profile / "DevToolsActivePort"
+    port = _poll("chromium's DevTools port", lambda: port_file.exists() and port_file.read_text().split()[:1],
+                 30, 0.2)
+    return proc, int(port[0])
+
+
+def _stop(proc: subprocess.Popen, sig=signal.SIGTERM, wait: float = 30) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=wait)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def test_dashboard_shows_the_running_experiment(tmp_path):
+    ARTIFACTS.mkdir(exist_ok=True)
+    table = (ROOT / ".." / "shared" / "data" / "learning-curves" / "mlpf_delphes.csv").resolve()
+    assert table == MLPF_TABLE.resolve() and table.exists()
+    space = tmp_path / "space.yaml"
+    space.write_text(f"name: dash\ntrainable: {{name: replay, args: {{table: '{table}', seconds_per_epoch: 0.5}}}}\n"
+                     "metric: loss\nmode: min\nhyperparameters: {row: {type: int, low: 0, high: 295}}\n"
+                     "scheduler: {name: fifo}\nsearch: {name: random}\nresources: {max_concurrent: 2}\nseed: 0\n")
+    env = {**os.environ}
+    env.pop("RAY_ADDRESS", None)
+    run = subprocess.Popen([PY, "-m", "hpo.run", "--space", str(space), "--num-samples", "4", "--max-epochs", "30",
+                            "--storage", str(tmp_path / "r"), "--name", "dash", "--num-cpus", "2"],
+                           cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           start_new_session=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(run.stdout.readline, "")), daemon=True)
+    reader.start()
+    browser = None
+    try:
+        url_line = _poll("the dashboard URL", lambda: next(
+            (x for x in lines if x.startswith("[hpo] Ray dashboard: http://")), None), 60, 0.2)
+        dash = url_line.split(": ", 1)[1].strip().rstrip("/")
+        # REST: auth is on, our token is accepted, the driver job and trial actors are listed.
+        assert _get(f"{dash}/api/authentication_mode")[1] == {"authentication_mode": "token"}
+        token = _token()
+        assert _get(f"{dash}/api/jobs/")[0] == 401
+        job = _poll("the driver job", lambda: next(
+            (j for j in _get(f"{dash}/api/jobs/", token)[1] or [] if j["type"] == "DRIVER"
+             and j["status"] == "RUNNING" and "hpo.run" in j["entrypoint"] and "--name dash" in j["entrypoint"]),
+            None), 30)
+        job_id = job["job_id"]
+
+        def trial_actors():
+            status, body = _get(f"{dash}/api/v0/actors?limit=1000", token)
+            actors = body["data"]["result"]["result"] if status == 200 else []
+            return [a for a in actors if a["class_name"] == "ImplicitFunc" and a["job_id"] == job_id
+                    and a["state"] == "ALIVE"]
+
+        assert len(_poll("trial actors", trial_actors, 30)) >= 1
+        # The browser.
+        browser, port = _start_chromium(tmp_path)
+        pages = asyncio.run(_browse(port, dash, token, job_id))
+        (ARTIFACTS / "dashboard-pages.txt").write_text("\n\n=====\n\n".join(f"{k}:\n{v}" for k, v in pages.items()))
+        assert (ARTIFACTS / "dashboard-jobs.png").stat().st_size > 10_000
+        assert (ARTIFACTS / "dashboard-actors.png").stat().st_size > 10_000
+        _stop(browser)
+        # A report of the live results directory (curves.parquet only, flushed during the run).
+        from hpo.reporting import make_report
+
+        live = tmp_path / "r" / "dash"
+        _poll("curves.parquet", lambda: (live / "curves.parquet").exists(), 30)
+        rep = make_report(live, tmp_path / "live-report")
+        assert rep.live and sum(rep.counts["curves"].values()) >= 1 and rep.plots["curves"].exists()
+        # HPO metrics on the node's Prometheus endpoint (exported about every 10 s).
+        _, nodes = _get(f"{dash}/nodes?view=summary", token)
+        metrics_url = f"http://127.0.0.1:{_find_key(nodes, 'metricsExportPort')}/metrics"
+
+        def consumed():
+            if run.poll() is not None:
+                raise AssertionError("the run ended before its HPO metrics were seen")
+            return [v for k, v in scrape(metrics_url, "ray_hpo_epochs_consumed_total").items()
+                    if ("experiment", "dash") in k and v > 0]
+
+        assert _poll("ray_hpo_epochs_consumed_total{experiment=dash}", consumed, 40, 2)
+        assert run.wait(timeout=120) == 0, "".join(lines)[-3000:]
+    finally:
+        if browser is not None:
+            _stop(browser)
+        _stop(run, signal.SIGINT, 60)
+        reader.join(timeout=10)
