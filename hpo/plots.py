@@ -106,7 +106,8 @@ def predicted_vs_true_plot(rep: Report, preds: pd.DataFrame, curves: pd.DataFram
     rug = ok_pred & ~np.isfinite(true)
     fig = _figure(5.8, 5.2)
     ax = fig.add_subplot()
-    for mask, colour, label in ((pair & cont, "tab:blue", "continued"), (pair & ~cont, "tab:red", "stopped at rung")):
+    groups = ((pair & cont, "tab:blue", "continued"), (pair & ~cont, "tab:red", "not continued, decided at the rung"))
+    for mask, colour, label in groups:
         if mask.any():
             ax.scatter(pred[mask], true[mask], s=18, color=colour, label=f"{label} ({int(mask.sum())})")
     span = np.concatenate([pred[ok_pred], true[pair]])

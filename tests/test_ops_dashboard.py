@@ -91,7 +91,11 @@ class DevTools:
     async def wait_text(self, needles: list[str], timeout: float = 30.0) -> str:
         deadline, text = time.monotonic() + timeout, ""
         while time.monotonic() < deadline:
-            text = await self.js("document.body ? document.body.innerText : ''") or ""
+            try:
+                text = await self.js("document.body ? document.body.innerText : ''") or ""
+            except RuntimeError as exc:  # the page reloads (e.g. after the login): try again
+                if "navigated" not in str(exc) and "context" not in str(exc):
+                    raise
             if all(n in text for n in needles):
                 return text
             await asyncio.sleep(0.5)
@@ -172,11 +176,16 @@ def test_dashboard_shows_the_running_experiment(tmp_path):
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(run.stdout.readline, "")), daemon=True)
     reader.start()
-    browser = None
+    browser, t0, phases = None, time.monotonic(), {}
+
+    def phase(name):
+        phases[name] = round(time.monotonic() - t0, 1)
+
     try:
         url_line = _poll("the dashboard URL", lambda: next(
             (x for x in lines if x.startswith("[hpo] Ray dashboard: http://")), None), 60, 0.2)
         dash = url_line.split(": ", 1)[1].strip().rstrip("/")
+        phase("dashboard_url")
         # REST: auth is on, our token is accepted, the driver job and trial actors are listed.
         assert _get(f"{dash}/api/authentication_mode")[1] == {"authentication_mode": "token"}
         token = _token()
@@ -194,6 +203,7 @@ def test_dashboard_shows_the_running_experiment(tmp_path):
                     and a["state"] == "ALIVE"]
 
         assert len(_poll("trial actors", trial_actors, 30)) >= 1
+        phase("rest_checked")
         # The browser.
         browser, port = _start_chromium(tmp_path)
         pages = asyncio.run(_browse(port, dash, token, job_id))
@@ -201,6 +211,7 @@ def test_dashboard_shows_the_running_experiment(tmp_path):
         assert (ARTIFACTS / "dashboard-jobs.png").stat().st_size > 10_000
         assert (ARTIFACTS / "dashboard-actors.png").stat().st_size > 10_000
         _stop(browser)
+        phase("browser_checked")
         # A report of the live results directory (curves.parquet only, flushed during the run).
         from hpo.reporting import make_report
 
@@ -208,6 +219,8 @@ def test_dashboard_shows_the_running_experiment(tmp_path):
         _poll("curves.parquet", lambda: (live / "curves.parquet").exists(), 30)
         rep = make_report(live, tmp_path / "live-report")
         assert rep.live and sum(rep.counts["curves"].values()) >= 1 and rep.plots["curves"].exists()
+        assert rep.counts["parallel_lines"] >= 1 and "row" in rep.table.columns  # from Tune's result.json
+        phase("live_report")
         # HPO metrics on the node's Prometheus endpoint (exported about every 10 s).
         _, nodes = _get(f"{dash}/nodes?view=summary", token)
         metrics_url = f"http://127.0.0.1:{_find_key(nodes, 'metricsExportPort')}/metrics"
@@ -219,8 +232,11 @@ def test_dashboard_shows_the_running_experiment(tmp_path):
                     if ("experiment", "dash") in k and v > 0]
 
         assert _poll("ray_hpo_epochs_consumed_total{experiment=dash}", consumed, 40, 2)
+        phase("metrics_seen")
         assert run.wait(timeout=120) == 0, "".join(lines)[-3000:]
+        phase("run_finished")
     finally:
+        (ARTIFACTS / "dashboard-timings.json").write_text(json.dumps(phases) + "\n")
         if browser is not None:
             _stop(browser)
         _stop(run, signal.SIGINT, 60)

@@ -116,7 +116,8 @@ def test_report_of_a_live_run_from_curves_only(tmp_path):
     # Tune's per-trial result.json gives the live hyperparameters (and experiment.yaml the budget)
     for tid, (lr, w, *_rest) in TRIALS.items():
         (d / f"hpo_trial_{tid}").mkdir()
-        (d / f"hpo_trial_{tid}" / "result.json").write_text(json.dumps({"trial_id": tid, "config": {"lr": lr, "width": w}}) + "\n")
+        first_result = {"trial_id": tid, "config": {"lr": lr, "width": w}}
+        (d / f"hpo_trial_{tid}" / "result.json").write_text(json.dumps(first_result) + "\n")
     (d / "experiment.yaml").write_text(yaml.safe_dump({"metric": "loss", "mode": "min", "budget": {"max_epochs": 3}}))
     rep = make_report(d, tmp_path / "elsewhere")
     assert rep.out_dir == tmp_path / "elsewhere" and rep.plots["parallel"].parent == rep.out_dir

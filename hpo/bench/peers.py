@@ -78,7 +78,8 @@ def optuna_pruned(table: CurveTable, *, pruner: str, seed: int, n_trials: int, m
         p = optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=eta, min_early_stopping_rate=0)
     else:
         raise ValueError(f"unknown pruner {pruner!r}")
-    study = optuna.create_study(direction="minimize", pruner=p,
+    # HyperbandPruner assigns brackets by a hash of the study name: fix it for determinism
+    study = optuna.create_study(direction="minimize", pruner=p, study_name=f"bench-{pruner}-{seed}",
                                 sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup))
     rows0 = paired_rows(table.n_rows, n_startup, seed)
     for r in rows0:
@@ -92,7 +93,8 @@ def optuna_pruned(table: CurveTable, *, pruner: str, seed: int, n_trials: int, m
 
     def objective(trial) -> float:
         params = {k: _suggest(trial, k, d) for k, d in dists.items()}
-        row = table.nearest_row(params)
+        # an enqueued start-up trial keeps its exact paired row (tables repeat configurations)
+        row = rows0[trial.number] if trial.number < len(rows0) else table.nearest_row(params)
         rows.append(row)
         for e in range(1, max_epochs + 1):
             if epoch_cap is not None and counter["epochs"] >= epoch_cap:

@@ -57,10 +57,23 @@ class CoreTrialScheduler(FIFOScheduler):
 
     # ---- events ------------------------------------------------------------------------------
     def on_trial_add(self, tune_controller, trial: Trial) -> None:
-        if trial.trial_id not in self._trials:
-            self._order.append(trial.trial_id)
-        self._trials[trial.trial_id] = trial
-        self.core.on_trial_add(trial.trial_id)
+        tid = trial.trial_id
+        if tid not in self._trials and tid not in self._order:
+            self._order.append(tid)
+        self._trials[tid] = trial
+        known = self.core.status.get(tid) if hasattr(self.core, "status") else None
+        if known is None:
+            self.core.on_trial_add(tid)
+            return
+        # Re-added by ``Tuner.restore`` after our state came back from the same snapshot.  Tune
+        # requeues every unfinished trial as PENDING and starts it at once, and its snapshot can lag
+        # on trials that were stopped while paused.  A trial the core holds at a rung goes back to
+        # PAUSED (else it trains past its rung); one the core ended stays ended.  Tune files the
+        # trial under ``trial.status`` right after this call, so setting the status is enough.
+        if trial.status == Trial.PENDING and known == "paused":
+            trial.set_status(Trial.PAUSED)
+        elif trial.status == Trial.PENDING and known in ("stopped", "completed", "removed"):
+            trial.set_status(Trial.TERMINATED)
 
     def on_trial_result(self, tune_controller, trial: Trial, result: dict) -> str:
         if not self._metric:

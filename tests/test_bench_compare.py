@@ -1,0 +1,96 @@
+"""benchmarks/compare_schedulers.py on a tiny configuration (simulation + report), and one
+Ray-driven run of ours and of Ray's ASHA through hpo.bench.rayrun."""
+from __future__ import annotations
+
+import csv
+import importlib.util
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hpo.bench.methods import LABELS, SIM_METHODS
+from hpo.bench.replay import paired_rows
+from hpo.bench.synthetic import synthetic_table
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("compare_schedulers", ROOT / "benchmarks" / "compare_schedulers.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def small_table(path, rows=40, epochs=8, seed=1):
+    t = synthetic_table(rows=rows, epochs=epochs, seed=seed)
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(list(t.hyperparameters) + [f"loss_{e}" for e in range(epochs)])
+        for p, c in zip(t.params, t.curves):
+            w.writerow([repr(float(x)) for x in p] + [repr(float(x)) for x in c])
+    return t
+
+
+def test_compare_sim_and_report_on_a_tiny_configuration(tmp_path):
+    mod = load_script()
+    t = small_table(tmp_path / "tiny.csv")
+    sim = tmp_path / "sim.csv"
+    args = ["sim", "--table", str(tmp_path / "tiny.csv"), "--seeds", "2", "--max-epochs", "8", "--asha-trials", "12",
+            "--random-trials", "4", "--out", str(sim)]
+    assert mod.main(args) == 0
+    df = pd.read_csv(sim)
+    assert len(df) == 2 * len(SIM_METHODS) and set(df["method"]) == set(SIM_METHODS)
+    assert (df["regret"] >= 0).all() and (df["epochs"] > 0).all()
+    best = float(t.curves[:, -1].min())
+    assert ((df["final_loss"] - best - df["regret"]).abs() < 1e-9).all()
+    first = df.copy()
+    assert mod.main(args) == 0  # deterministic: the same numbers again
+    again = pd.read_csv(sim)
+    pd.testing.assert_frame_equal(first.drop(columns="wall_s"), again.drop(columns="wall_s"))
+    out = tmp_path / "schedulers.md"
+    assert mod.main(["report", "--sim", str(sim), "--ray", str(tmp_path / "none.csv"), "--sim-check",
+                     str(tmp_path / "none.csv"), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert all(LABELS[m] in text for m in SIM_METHODS) and "no GPU" in text
+    assert (tmp_path / "schedulers_tiny.png").stat().st_size > 10_000
+
+
+def _ray_table(tmp_path):
+    from trainables.replay.table import load_table
+
+    # 10 epochs: hpo.tune checks the default max_epochs (10) against the table before applying
+    # max_epochs=4 (reported to the lead)
+    small_table(tmp_path / "tiny.csv", rows=20, epochs=10)
+    return load_table(str(tmp_path / "tiny.csv"))
+
+
+def test_ray_driven_run_uses_the_paired_rows(ray_cluster, tmp_path):
+    from hpo.bench.rayrun import ray_run
+
+    table = _ray_table(tmp_path)
+    rows = paired_rows(table.n_rows, 4, 0)
+    r = ray_run("asha", table, seed=0, max_epochs=4, eta=2, asha_trials=4, random_trials=2)
+    assert r["trials"] == 4 and 4 <= r["epochs"] <= 16
+    assert r["row"] in rows  # the answer is one of the paired rows
+    assert r["loss_at_R"] == float(table.curves[r["row"], 3])
+    assert r["regret"] == table.final_loss(r["row"]) - float(table.curves[:, -1].min())
+
+
+@pytest.mark.slow
+def test_ray_driven_hyperband_and_ray_asha_agree_with_the_simulation(ray_cluster, tmp_path):
+    from hpo.bench.methods import sim_parts
+    from hpo.bench.rayrun import ray_run
+    from hpo.bench.simtime import simulate
+
+    table = _ray_table(tmp_path)
+    for method in ("hyperband", "ray-asha"):
+        r = ray_run(method, table, seed=1, max_epochs=4, eta=2, asha_trials=6, random_trials=2)
+        core, src = sim_parts(method, table, seed=1, max_epochs=4, eta=2, n_trials=r["trials"])
+        s = simulate(core, table, src, max_epochs=4, n_trials=r["trials"], workers=2)
+        if method == "hyperband":  # synchronous: the outcome does not depend on timing
+            assert (r["epochs"], r["row"]) == (s.epochs, s.chosen_row)
+        else:
+            assert r["row"] in s.rows and abs(r["epochs"] - s.epochs) <= 6
