@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import sys
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -111,7 +110,3 @@ def disconnect(info: ClusterInfo) -> None:
     if info.started_here and ray.is_initialized():
         ray.shutdown()
         os.environ.pop("RAY_ADDRESS", None)
-
-
-def python_ok() -> bool:
-    return sys.version_info >= (3, 10)

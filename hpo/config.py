@@ -258,6 +258,18 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
     return cfg
 
 
+def fresh_name(cfg: ExperimentConfig) -> str:
+    """Default run name: the space's name plus a timestamp, so re-running never collides."""
+    import time
+
+    base = f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    name, i = base, 1
+    while (Path(cfg.storage).expanduser() / name).exists():
+        i += 1
+        name = f"{base}-{i}"
+    return name
+
+
 OVERRIDES = ("num_samples", "max_epochs", "time_limit_s", "scheduler", "search", "predictor",
              "workers_per_trial", "cpus_per_worker", "gpus_per_worker", "max_concurrent", "num_cpus",
              "address", "name", "storage", "seed", "metric", "mode", "dashboard_host")

@@ -52,51 +52,38 @@ def main(argv: list[str] | None = None) -> int:
         if extra:
             return _fail(f"--resume continues the saved experiment as it was; it takes only --address and "
                          f"--num-cpus (got --{extra[0].replace('_', '-')})")
-        try:
-            from .service import resume_experiment
+        from .service import resume_experiment
 
-            resume_experiment(args.resume, address=args.address, num_cpus=args.num_cpus)
-        except ConfigError as exc:
-            return _fail(exc.one_line())
-        except KeyboardInterrupt:
-            print("hpo: interrupted", file=sys.stderr)
-            return 130
-        return 0
+        return _guarded(lambda: resume_experiment(args.resume, address=args.address, num_cpus=args.num_cpus))
     if not args.space:
         return _fail("--space is required (or --resume RESULTS_DIR)")
-    over = {k: v for k, v in vars(args).items() if k not in ("space", "check") and v is not None}
-    try:
-        cfg = config_mod.load(args.space)
-        name_given = "name" in over
-        cfg = config_mod.apply_overrides(cfg, **over)
-        if not name_given:
-            cfg.name = _fresh_name(cfg)
+    over = {k: v for k, v in vars(args).items() if k not in ("space", "check", "resume") and v is not None}
+
+    def start() -> None:
+        cfg = config_mod.apply_overrides(config_mod.load(args.space), **over)
+        if "name" not in over:
+            cfg.name = config_mod.fresh_name(cfg)
         if args.check:
             print(f"{cfg.source}: ok ({len(cfg.space)} hyperparameters, trainable {cfg.trainable}, "
                   f"scheduler {cfg.scheduler.name}, search {cfg.search.name})")
-            return 0
+            return
         from .service import run_experiment
 
         run_experiment(cfg)
+
+    return _guarded(start)
+
+
+def _guarded(action) -> int:
+    """Bad input -> one line on stderr and exit status 2; Ctrl-C -> 130."""
+    try:
+        action()
     except ConfigError as exc:
         return _fail(exc.one_line())
     except KeyboardInterrupt:
         print("hpo: interrupted", file=sys.stderr)
         return 130
     return 0
-
-
-def _fresh_name(cfg) -> str:
-    """Default name: the space's name plus a timestamp, so re-running never collides."""
-    import time
-    from pathlib import Path
-
-    base = f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    name, i = base, 1
-    while (Path(cfg.storage).expanduser() / name).exists():
-        i += 1
-        name = f"{base}-{i}"
-    return name
 
 
 if __name__ == "__main__":

@@ -188,7 +188,3 @@ def get_checkpoint() -> Any:
     if _current is None:
         raise RuntimeError("hpo.get_checkpoint() was called outside an hpo trial")
     return _current.get_checkpoint()
-
-
-def is_finite_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

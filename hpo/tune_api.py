@@ -12,7 +12,6 @@ style predictor).
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -75,11 +74,7 @@ def tune(trainable: Callable[[dict], Any] | str | None = None, *, space: Mapping
         max_concurrent=max_concurrent, num_cpus=num_cpus, address=address, name=name, storage=storage,
         seed=seed)
     if name is None:
-        cfg.name = f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        base_name, i = cfg.name, 1
-        while (Path(cfg.storage).expanduser() / cfg.name).exists():
-            i += 1
-            cfg.name = f"{base_name}-{i}"
+        cfg.name = config_mod.fresh_name(cfg)
     from .service import run_experiment
 
     return run_experiment(cfg, train_fn=train_fn, instances=instances, verbose=verbose)
