@@ -2,18 +2,19 @@
 
 Three steps, each writing CSVs under ``benchmarks/results/`` (2-core CPU, no GPU):
 
-    # 1. deterministic simulated-time replay (our cores + Optuna's loop), paired seeds
-    python benchmarks/compare_schedulers.py sim --seeds 50 --max-epochs 100 --workers 2 \\
+    # 1. deterministic simulated-time replay (our cores, Ray's ASHA code, Optuna's loop), paired seeds
+    python benchmarks/compare_schedulers.py sim --seeds 50 --workers 2 \\
         --out benchmarks/results/schedulers_sim.csv
-    # 2. the same methods driven by Ray Tune (ours through hpo.tune, Ray's schedulers/searchers)
-    python benchmarks/compare_schedulers.py ray --seeds 10 --max-epochs 16 \\
-        --out benchmarks/results/schedulers_ray.csv
-    #    ... and the simulation of exactly that setting, to check ours agree with it
-    python benchmarks/compare_schedulers.py sim --seeds 10 --max-epochs 16 --workers 2 --asha-trials 60 \\
-        --random-trials 16 --methods asha,hyperband,swift-svr,swift-qsvr,bohb-hb,tpe-asha,random-full \\
-        --out benchmarks/results/schedulers_sim_r16.csv
-    # 3. markdown + figure from the CSVs
-    python benchmarks/compare_schedulers.py report --out benchmarks/results/schedulers.md
+    # 2. the methods driven by Ray Tune (ours through hpo.tune; Ray's schedulers and searchers)
+    python benchmarks/compare_schedulers.py ray --seeds 10 --max-epochs 8 --asha-trials 30 \\
+        --random-trials 8 --out benchmarks/results/schedulers_ray.csv
+    #    ... and the simulation of exactly that setting, to check that ours agree with it
+    python benchmarks/compare_schedulers.py sim --seeds 10 --max-epochs 8 --asha-trials 30 \\
+        --random-trials 8 --workers 2 --methods asha,hyperband,swift-svr,swift-qsvr,bohb-hb,tpe-asha,random-full,ray-asha \\
+        --out benchmarks/results/schedulers_sim_r8.csv
+    # 3. markdown + figures from the CSVs
+    python benchmarks/compare_schedulers.py report \\
+        --sim benchmarks/results/schedulers_sim.csv,benchmarks/results/schedulers_sim_recorded.csv
 
 Regret = true final loss (last table column) of the returned configuration minus the table's
 best final loss.  Every method returns, among its trials that reached ``max_epochs``, the one with
@@ -63,8 +64,8 @@ def parse(argv=None):
                            help="stop a run after this many epochs (default 1.25 x Hyperband's budget)")
             s.add_argument("--curves-out", default=None, help="CSV of anytime regret (default: beside --out)")
     r = sub.add_parser("report")
-    r.add_argument("--sim", default="benchmarks/results/schedulers_sim.csv")
-    r.add_argument("--sim-check", default="benchmarks/results/schedulers_sim_r16.csv")
+    r.add_argument("--sim", default="benchmarks/results/schedulers_sim.csv", help="comma-separated CSVs")
+    r.add_argument("--sim-check", default="benchmarks/results/schedulers_sim_r8.csv")
     r.add_argument("--ray", default="benchmarks/results/schedulers_ray.csv")
     r.add_argument("--out", default="benchmarks/results/schedulers.md")
     return p.parse_args(argv)

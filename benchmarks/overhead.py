@@ -44,11 +44,12 @@ def noop_curve(config):
 
 
 class Timed:
-    """Wrap a scheduler's ``on_trial_result`` and count the seconds spent inside it."""
+    """Wrap a scheduler's ``on_trial_result`` (and ``choose_trial_to_run``) and count the seconds
+    spent inside them."""
 
     def __init__(self, sched):
-        self.sched, self.seconds, self.calls = sched, 0.0, 0
-        inner = sched.on_trial_result
+        self.sched, self.seconds, self.calls, self.choose_s = sched, 0.0, 0, 0.0
+        inner, choose = sched.on_trial_result, sched.choose_trial_to_run
 
         def timed(*a, **k):
             t0 = time.perf_counter()
@@ -58,7 +59,15 @@ class Timed:
                 self.seconds += time.perf_counter() - t0
                 self.calls += 1
 
+        def timed_choose(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return choose(*a, **k)
+            finally:
+                self.choose_s += time.perf_counter() - t0
+
         sched.on_trial_result = timed
+        sched.choose_trial_to_run = timed_choose
 
 
 def ray_scheduler(name: str, R: int, predictor: str | None = None):
@@ -93,7 +102,7 @@ def one_ray_run(label: str, sched, fn, space, n: int, R: int) -> dict:
     wall = time.perf_counter() - t0
     fits = getattr(getattr(getattr(sched, "core", None), "pool", None), "fit_log", [])
     return {"label": label, "wall_s": wall, "results": results, "decisions": timer.calls,
-            "decide_s": timer.seconds, "fits": len(fits)}
+            "decide_s": timer.seconds, "choose_s": timer.choose_s, "fits": len(fits)}
 
 
 def ray_part(args) -> tuple[list[dict], list[dict]]:
@@ -137,8 +146,8 @@ def core_part(args) -> list[dict]:
     from hpo.bench.synthetic import synthetic_table
     from hpo.schedulers import build_core
 
-    table = synthetic_table(rows=args.trials, epochs=args.results, seed=0)
-    R, n = args.results, args.trials
+    table = synthetic_table(rows=args.core_trials, epochs=args.results, seed=0)
+    R, n = args.results, args.core_trials
     out = []
     for label in ("asha", "ray-asha", "hyperband", "swift-svr", "swift-qsvr"):
         fit_s = [0.0]
@@ -182,10 +191,12 @@ def markdown(args, asha, swift, cores, command) -> str:
         lines += [f"## ASHA in Ray Tune: {args.trials} no-op trials x {args.results} results", "",
                   "Constant metric: no trial is stopped, both schedulers make every decision. 'decide' = time "
                   "inside the scheduler's `on_trial_result` (our adapter + core, or Ray's scheduler).", "",
-                  "| run | scheduler | wall s | results | decide ms total | decide µs / result |", "|---|---|---|---|---|---|"]
+                  "| run | scheduler | wall s | results | decide ms total | decide µs / result | "
+                  "choose_trial_to_run ms total |", "|---|---|---|---|---|---|---|"]
         for r in asha:
             lines.append(f"| {r['rep']} | {r['method']} | {r['wall_s']:.1f} | {r['results']} | "
-                         f"{1e3 * r['decide_s']:.0f} | {1e6 * r['decide_s'] / max(r['decisions'], 1):.1f} |")
+                         f"{1e3 * r['decide_s']:.0f} | {1e6 * r['decide_s'] / max(r['decisions'], 1):.1f} | "
+                         f"{1e3 * r['choose_s']:.0f} |")
         ours = [r for r in asha if r["method"] == "asha"]
         ray = [r for r in asha if r["method"] == "ray-asha"]
         wo, wr = sum(r["wall_s"] for r in ours) / len(ours), sum(r["wall_s"] for r in ray) / len(ray)
@@ -197,14 +208,14 @@ def markdown(args, asha, swift, cores, command) -> str:
         lines += [f"## Pausing schedulers in Ray Tune: one Hyperband iteration, R = {args.hb_epochs}, eta = 2", "",
                   "No-op trials with loss a + b/epoch (checkpoint every epoch, so PAUSE resumes). Swift's "
                   "decide time includes its predictor fits (they run inside `on_trial_result`).", "",
-                  "| scheduler | wall s | results | decide ms total | decide µs / result | predictor fits |",
-                  "|---|---|---|---|---|---|"]
+                  "| scheduler | wall s | results | decide ms total | decide µs / result | "
+                  "choose_trial_to_run ms total | predictor fits |", "|---|---|---|---|---|---|---|"]
         for r in swift:
             lines.append(f"| {r['method']} | {r['wall_s']:.1f} | {r['results']} | {1e3 * r['decide_s']:.0f} | "
-                         f"{1e6 * r['decide_s'] / max(r['decisions'], 1):.1f} | {r['fits']} |")
+                         f"{1e6 * r['decide_s'] / max(r['decisions'], 1):.1f} | {1e3 * r['choose_s']:.0f} | {r['fits']} |")
         lines.append("")
     if cores:
-        lines += [f"## Cores alone (no Ray): {args.trials} trials, R = {args.results}, synthetic curves, "
+        lines += [f"## Cores alone (no Ray): {args.core_trials} trials, R = {args.results}, synthetic curves, "
                   "simulated-time replay with 2 workers", "",
                   "| core | decisions | wall s | µs / decision | predictor fits | fit s |", "|---|---|---|---|---|---|"]
         for r in cores:
@@ -218,6 +229,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--trials", type=int, default=500)
     p.add_argument("--results", type=int, default=20)
+    p.add_argument("--core-trials", type=int, default=500, help="trials of the cores-alone part")
     p.add_argument("--repeats", type=int, default=2, help="runs of each ASHA (alternating)")
     p.add_argument("--hb-epochs", type=int, default=20, help="R of the pausing-scheduler runs")
     p.add_argument("--no-ray", action="store_true", help="cores only")

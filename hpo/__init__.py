@@ -11,11 +11,12 @@ with ``hpo.get_checkpoint()``.
 """
 from .errors import ConfigError
 from .results import ExperimentResult
+from .reporting import make_report
 from .results import load as load_results
 from .session import get_checkpoint, report
 from .space import choice, grid, loguniform, qloguniform, quniform, randint, uniform
 from .tune_api import resume, tune
 
 __all__ = ["tune", "resume", "report", "get_checkpoint", "uniform", "loguniform", "quniform", "qloguniform", "randint",
-           "choice", "grid", "ConfigError", "ExperimentResult", "load_results"]
+           "choice", "grid", "ConfigError", "ExperimentResult", "load_results", "make_report"]
 __version__ = "0.1.0"

@@ -94,11 +94,10 @@ def best_vs_epochs_plot(rep: Report, curves: pd.DataFrame, n_trials: int, max_ep
 
 
 def predicted_vs_true_plot(rep: Report, preds: pd.DataFrame, curves: pd.DataFrame) -> None:
-    """Predictions are in the scheduler's minimised units (negated for mode=max): shown in the
-    metric's own units.  The true value is the trial's metric at the rung, if it got there."""
-    sign = 1.0 if rep.mode == "min" else -1.0
+    """Predictions are in the metric's own units (``predictions.parquet``).  The true value is the
+    trial's metric at the rung, if it got there."""
     last = curves.drop_duplicates(["trial_id", "epoch"], keep="last").set_index(["trial_id", "epoch"])[rep.metric]
-    pred = sign * preds["predicted"].to_numpy(dtype=float)
+    pred = preds["predicted"].to_numpy(dtype=float)
     true = np.array([last.get((t, int(r)), np.nan) for t, r in zip(preds["trial_id"], preds["rung"])], dtype=float)
     cont = preds["continued"].to_numpy(dtype=bool)
     ok_pred = np.isfinite(pred)

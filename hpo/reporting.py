@@ -182,19 +182,23 @@ def _best_table(trials: pd.DataFrame, metric: str, mode: str, hps: list[str], to
     return ok.sort_values(metric, ascending=mode == "min")[cols].head(top).reset_index(drop=True)
 
 
-def predictions_frame(decisions: list[dict[str, Any]]) -> pd.DataFrame:
-    """Swift's ``core.decisions`` as the ``predictions.parquet`` table."""
+def predictions_frame(decisions: list[dict[str, Any]], mode: str = "min") -> pd.DataFrame:
+    """Swift's ``core.decisions`` as the ``predictions.parquet`` table, in the metric's own units
+    (scheduler cores minimise, so predictions and thresholds are negated back for mode=max)."""
     cols = ["trial_id", "bracket", "rung", "epoch", "predicted", "threshold", "continued"]
     df = pd.DataFrame([{k: d[k] for k in cols} for d in decisions], columns=cols)
-    return df.astype({"trial_id": str, "bracket": int, "rung": int, "epoch": int, "predicted": float,
-                      "threshold": float, "continued": bool})
+    df = df.astype({"trial_id": str, "bracket": int, "rung": int, "epoch": int, "predicted": float,
+                    "threshold": float, "continued": bool})
+    if mode == "max":
+        df[["predicted", "threshold"]] = -df[["predicted", "threshold"]]
+    return df
 
 
-def write_predictions(results_dir: str | os.PathLike, scheduler: Any) -> Path | None:
+def write_predictions(results_dir: str | os.PathLike, scheduler: Any, mode: str = "min") -> Path | None:
     """Write ``predictions.parquet`` from a scheduler with a Swift core (returns None otherwise)."""
     decisions = getattr(getattr(scheduler, "core", None), "decisions", None)
     if decisions is None:
         return None
     path = Path(results_dir) / "predictions.parquet"
-    predictions_frame(decisions).to_parquet(path, index=False)
+    predictions_frame(decisions, mode).to_parquet(path, index=False)
     return path

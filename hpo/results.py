@@ -80,15 +80,6 @@ class CurveStore:
         self.best = tuple(st["best"]) if st.get("best") else None
 
 
-def write_predictions(path: Path, decisions: list[dict[str, Any]], mode: str) -> None:
-    """Swift-Hyperband's predictor decisions (cores minimise: undo the sign for mode=max)."""
-    df = pd.DataFrame(decisions, columns=["trial_id", "bracket", "rung", "epoch", "predicted", "threshold",
-                                          "continued"])
-    if mode == "max":
-        df[["predicted", "threshold"]] = -df[["predicted", "threshold"]]
-    df.to_parquet(path / "predictions.parquet", index=False)
-
-
 @dataclass
 class ExperimentResult:
     path: str

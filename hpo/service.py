@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import yaml
 
-from . import cluster, registry, results, schedulers, searchers
+from . import cluster, registry, reporting, results, schedulers, searchers
 from .config import ExperimentConfig
 from .distributed import TrialResources
 from .errors import ConfigError
@@ -267,6 +267,10 @@ def _new_tuner(cfg, path, trainable, instances, pausing, max_concurrent):
         sname, metric=cfg.metric, mode=cfg.mode, options=cfg.scheduler.options,
         max_epochs=cfg.budget.max_epochs, seed=cfg.seed, predictor_factory=factory)
     callback = _make_callback(results.CurveStore(cfg.metric, cfg.mode), path, cfg.metric, scheduler)
+    from .metrics import make_metrics_callback
+
+    metrics_callback = make_metrics_callback(scheduler, metric=cfg.metric, mode=cfg.mode, experiment=cfg.name,
+                                             max_epochs=cfg.budget.max_epochs)
     search_label = type(search_alg).__name__ if "search" in instances else cfg.search.name
     _say(f"experiment {cfg.name}: {num_samples} trials of {cfg.trainable!s} x {cfg.budget.max_epochs} epochs, "
          f"scheduler {type(scheduler).__name__ if 'scheduler' in instances else sname}, search {search_label}"
@@ -280,7 +284,7 @@ def _new_tuner(cfg, path, trainable, instances, pausing, max_concurrent):
             scheduler=scheduler, max_concurrent_trials=None if pausing else max_concurrent,
             time_budget_s=cfg.budget.time_limit_s, reuse_actors=cfg.resources.workers_per_trial == 1),
         run_config=tune.RunConfig(
-            name=cfg.name, storage_path=str(path.parent), callbacks=[callback], verbose=0,
+            name=cfg.name, storage_path=str(path.parent), callbacks=[callback, metrics_callback], verbose=0,
             failure_config=tune.FailureConfig(max_failures=2),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
     )
@@ -295,9 +299,7 @@ def _finish(cfg, path, callback, scheduler, resolved, verbose, t0) -> results.Ex
                                   statuses=callback.statuses, errors=callback.errors, reasons=reasons)
     best = results.pick_best(trials, cfg.metric, cfg.mode, cfg.budget.max_epochs)
     results.write(path, store, trials, resolved, best, space_keys)
-    decisions = getattr(getattr(scheduler, "core", None), "decisions", None)
-    if decisions:
-        results.write_predictions(path, decisions, mode=cfg.mode)
+    reporting.write_predictions(path, scheduler, mode=cfg.mode)  # Swift's predictor decisions
     wall = time.monotonic() - t0
     if verbose:
         summary(trials, best, cfg.metric, cfg.mode, space_keys, wall, path)

@@ -132,10 +132,12 @@ def test_mode_max_shows_predictions_in_metric_units(tmp_path):
     pd.DataFrame({"trial_id": ["a", "a", "b", "b"], "epoch": [1, 2, 1, 2], "acc": [0.5, 0.7, 0.4, 0.6]}) \
         .to_parquet(d / "curves.parquet", index=False)
     (d / "experiment.yaml").write_text("metric: acc\nmode: max\n")
-    predictions_frame([{"trial_id": "a", "bracket": 0, "rung": 2, "epoch": 1, "predicted": -0.7,
-                        "threshold": -0.6, "continued": True},
-                       {"trial_id": "b", "bracket": 0, "rung": 2, "epoch": 1, "predicted": -0.55,
-                        "threshold": -0.6, "continued": True}]).to_parquet(d / "predictions.parquet")
+    frame = predictions_frame([{"trial_id": "a", "bracket": 0, "rung": 2, "epoch": 1, "predicted": -0.7,
+                                "threshold": -0.6, "continued": True},
+                               {"trial_id": "b", "bracket": 0, "rung": 2, "epoch": 1, "predicted": -0.55,
+                                "threshold": -0.6, "continued": True}], mode="max")
+    assert frame["predicted"].tolist() == [0.7, 0.55] and frame["threshold"].tolist() == [0.6, 0.6]
+    frame.to_parquet(d / "predictions.parquet")
     rep = make_report(d)
     assert rep.counts["predictions"] == {"with_truth": 2, "without_truth": 0}
     assert list(rep.table["trial_id"]) == ["a", "b"]

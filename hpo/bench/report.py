@@ -102,20 +102,24 @@ def agreement(sim: pd.DataFrame, ray: pd.DataFrame) -> list[str]:
 
 def write_report(args, command: str) -> None:
     out = Path(args.out)
-    sim = pd.read_csv(args.sim)
-    curves = pd.read_csv(Path(args.sim).with_name(Path(args.sim).stem + "_curves.csv"))
+    paths = [Path(p) for p in args.sim.split(",") if p]
+    sim = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+    curves = pd.concat([pd.read_csv(p.with_name(p.stem + "_curves.csv")) for p in paths], ignore_index=True)
     lines = ["# Scheduler quality: ours against Ray Tune and Optuna (replay, epochs as the compute unit)", "",
              f"Machine: {os.cpu_count()}-core CPU ({platform.machine()}, {platform.system()}), no GPU; "
              f"Python {platform.python_version()}; shared with other jobs while measured (wall times are "
              "indicative).", "",
              "Commands (in order):", "", "```",
-             "python benchmarks/compare_schedulers.py sim --seeds 50 --workers 2 --table "
-             "../shared/data/learning-curves/mlpf_delphes.csv [--table benchmarks/results/curves_*.csv] "
+             "python benchmarks/compare_schedulers.py sim --seeds 50 --workers 2 "
              "--out benchmarks/results/schedulers_sim.csv",
+             "python benchmarks/compare_schedulers.py sim --seeds 50 --workers 2 --asha-trials 40 --random-trials 8 "
+             "--table benchmarks/results/curves_mlpf_gnn.csv --table benchmarks/results/curves_ucluster.csv "
+             "--out benchmarks/results/schedulers_sim_recorded.csv",
              "python benchmarks/compare_schedulers.py ray --seeds 10 --max-epochs 8 --asha-trials 30 "
              "--random-trials 8 --out benchmarks/results/schedulers_ray.csv",
              "python benchmarks/compare_schedulers.py sim --seeds 10 --max-epochs 8 --asha-trials 30 "
-             "--random-trials 8 --workers 2 --out benchmarks/results/schedulers_sim_r8.csv",
+             "--random-trials 8 --workers 2 --methods asha,hyperband,swift-svr,swift-qsvr,bohb-hb,tpe-asha,"
+             "random-full,ray-asha --out benchmarks/results/schedulers_sim_r8.csv",
              command, "```", ""]
     for table in sim["table"].unique():
         d = sim[sim["table"] == table]
@@ -126,13 +130,14 @@ def write_report(args, command: str) -> None:
         png = out.with_name(f"schedulers_{Path(table).stem}.png")
         figure(sim, curves, table, png, upto=int(1.25 * hb))
         marks = tuple(sorted({hb // 2, hb}))
+        n_asha = int(d[d["method"] == "asha"]["trials"].max()) if "asha" in set(d["method"]) else "–"
         lines += [f"## {Path(table).name}: deterministic simulated-time replay, R = {R}, eta = 2", "",
                   f"{d['seed'].nunique()} paired seeds (the k-th configuration every random-sampling method "
                   "starts is the same table row; model-based methods start from the same rows and choose "
                   "the rest by their model, mapped to the nearest row); 2 simulated workers, 1 epoch = 1 "
                   "time unit (Optuna's loop is sequential: 1 worker); every run stops at 1.25 × "
                   f"Hyperband's budget ({int(1.25 * hb)} epochs) and returns its incumbent. ASHA-type "
-                  f"methods and Optuna get {int(d[d['method'] == 'asha']['trials'].max()) if 'asha' in set(d['method']) else '–'} "
+                  f"methods and Optuna get {n_asha} "
                   "configurations, random search trains its configurations to R, Hyperband-type methods run "
                   "one Hyperband iteration.", "",
                   *summary_table(d, curves[curves["table"] == table], marks), "",
