@@ -5,6 +5,9 @@ Three steps, each writing CSVs under ``benchmarks/results/`` (2-core CPU, no GPU
     # 1. deterministic simulated-time replay (our cores, Ray's ASHA code, Optuna's loop), paired seeds
     python benchmarks/compare_schedulers.py sim --seeds 50 --workers 2 \\
         --out benchmarks/results/schedulers_sim.csv
+    python benchmarks/compare_schedulers.py sim --seeds 50 --workers 2 --asha-trials 40 --random-trials 8 \\
+        --durations recorded --table benchmarks/results/curves_mlpf_gnn.csv \\
+        --table benchmarks/results/curves_ucluster.csv --out benchmarks/results/schedulers_sim_recorded.csv
     # 2. the methods driven by Ray Tune (ours through hpo.tune; Ray's schedulers and searchers)
     python benchmarks/compare_schedulers.py ray --seeds 10 --max-epochs 8 --asha-trials 30 \\
         --random-trials 8 --out benchmarks/results/schedulers_ray.csv
@@ -34,14 +37,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from hpo.bench.methods import ALL, OPTUNA, RAY_PEERS, SIM_METHODS, sim_parts, trials_for  # noqa: E402
+from hpo.bench.methods import ALL, OPTUNA, SIM_METHODS, sim_parts, trials_for  # noqa: E402
 from hpo.bench.peers import optuna_pruned  # noqa: E402
-from hpo.bench.simtime import simulate  # noqa: E402
+from hpo.bench.simtime import fixed_duration, recorded_duration, simulate  # noqa: E402
 from trainables.replay.table import load_table  # noqa: E402
 
 DEFAULT_TABLE = "../shared/data/learning-curves/mlpf_delphes.csv"
 FIELDS = ["table", "method", "seed", "max_epochs", "workers", "epochs", "trials", "row", "loss_at_R",
-          "final_loss", "regret", "is_best", "wall_s"]
+          "final_loss", "regret", "is_best", "wall_s", "durations"]
 
 
 def parse(argv=None):
@@ -62,11 +65,13 @@ def parse(argv=None):
             s.add_argument("--workers", type=int, default=2)
             s.add_argument("--epoch-cap", type=int, default=None,
                            help="stop a run after this many epochs (default 1.25 x Hyperband's budget)")
+            s.add_argument("--durations", choices=("fixed", "recorded"), default="fixed",
+                           help="epoch durations: 1 time unit, or TABLE.seconds.csv from the curve recorder")
             s.add_argument("--curves-out", default=None, help="CSV of anytime regret (default: beside --out)")
     r = sub.add_parser("report")
     r.add_argument("--sim", default="benchmarks/results/schedulers_sim.csv", help="comma-separated CSVs")
     r.add_argument("--sim-check", default="benchmarks/results/schedulers_sim_r8.csv")
-    r.add_argument("--ray", default="benchmarks/results/schedulers_ray.csv")
+    r.add_argument("--ray", default="benchmarks/results/schedulers_ray.csv", help="comma-separated CSVs")
     r.add_argument("--out", default="benchmarks/results/schedulers.md")
     return p.parse_args(argv)
 
@@ -97,6 +102,14 @@ def run_sim(args) -> None:
         R = args.max_epochs or table.max_epochs
         cap = args.epoch_cap or int(1.25 * hyperband_epochs(R, args.eta))
         best_row = table.best_row()
+        duration = fixed_duration()
+        if args.durations == "recorded":
+            import numpy as np
+
+            sec = Path(path).with_suffix(".seconds.csv")
+            if not sec.exists():
+                raise SystemExit(f"--durations recorded: {sec} not found (written by python -m hpo.bench record)")
+            duration = recorded_duration(np.loadtxt(sec, delimiter=",", skiprows=1, ndmin=2))
         for seed in range(args.seed_offset, args.seed_offset + args.seeds):
             for m in methods:
                 n = trials_for(m, R, args.eta, args.asha_trials, args.random_trials)
@@ -106,12 +119,14 @@ def run_sim(args) -> None:
                     workers = 1
                 else:
                     core, src = sim_parts(m, table, seed=seed, max_epochs=R, eta=args.eta, n_trials=n)
-                    r = simulate(core, table, src, max_epochs=R, n_trials=n, workers=args.workers, epoch_cap=cap)
+                    r = simulate(core, table, src, max_epochs=R, n_trials=n, workers=args.workers, epoch_cap=cap,
+                                 duration=duration)
                     workers = args.workers
                 rows.append({"table": path, "method": m, "seed": seed, "max_epochs": R, "workers": workers,
                              "epochs": r.epochs, "trials": r.trials_started, "row": r.chosen_row,
                              "loss_at_R": r.loss_at_R, "final_loss": r.final_loss, "regret": r.regret,
-                             "is_best": r.chosen_row == best_row, "wall_s": round(r.wall_s, 4)})
+                             "is_best": r.chosen_row == best_row, "wall_s": round(r.wall_s, 4),
+                             "durations": args.durations if m not in OPTUNA else "sequential"})
                 curves += [{"table": path, "method": m, "seed": seed, "epochs": e, "regret": g} for e, g in r.anytime]
                 print(f"{Path(path).name} seed {seed} {m:17s} epochs {r.epochs:6d} regret {r.regret:7.3f} "
                       f"wall {r.wall_s:6.2f}s", file=sys.stderr, flush=True)
@@ -140,7 +155,7 @@ def run_ray(args) -> None:
                 for m in methods:  # methods alternate inside a seed: machine load hits all alike
                     r = ray_run(m, table, seed=seed, max_epochs=R, eta=args.eta, asha_trials=args.asha_trials,
                                 random_trials=args.random_trials)
-                    r.update(table=path, max_epochs=R, workers=2, is_best=r["row"] == table.best_row(),
+                    r.update(table=path, max_epochs=R, workers=2, is_best=r["row"] == table.best_row(), durations="ray",
                              wall_s=round(r["wall_s"], 2))
                     rows.append(r)
                     print(f"ray {Path(path).name} seed {seed} {m:14s} epochs {r['epochs']:6d} regret "

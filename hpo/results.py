@@ -97,8 +97,10 @@ class ExperimentResult:
 
 
 def trials_table(store: CurveStore, *, space_keys: list[str], max_epochs: int, statuses: dict[str, str],
-                 errors: dict[str, str], reasons: dict[str, str]) -> pd.DataFrame:
+                 errors: dict[str, str], reasons: dict[str, str], time_limited: bool = False) -> pd.DataFrame:
+    """One row per trial with its outcome; ``time_limited``: the experiment's time limit ended it."""
     rows = []
+    ended = "time limit" if time_limited else "experiment ended before it finished"
     for tid in sorted(set(store.trials) | set(statuses)):
         t = store.trials.get(tid, {"config": {}, "epochs": 0, "nonfinite": False})
         status = statuses.get(tid, "UNKNOWN")
@@ -110,10 +112,12 @@ def trials_table(store: CurveStore, *, space_keys: list[str], max_epochs: int, s
             outcome, why = "completed", "max_epochs"
         elif tid in reasons:
             outcome, why = "stopped", reasons[tid]
-        elif status == "TERMINATED":
+        elif t["epochs"] == 0:
+            outcome, why = "not started", ended
+        elif status == "TERMINATED" and not time_limited:
             outcome, why = "finished", "trainable returned"
         else:
-            outcome, why = status.lower(), "experiment ended (time limit or interrupted)"
+            outcome, why = "stopped", ended
         row = {"trial_id": tid}
         row.update({k: t["config"].get(k) for k in space_keys})
         row.update({store.metric: t.get("last"), "epochs": t["epochs"], "status": outcome, "stop_reason": why})

@@ -82,6 +82,8 @@ def _make_callback(store: results.CurveStore, path: Path, metric: str, scheduler
         def on_experiment_end(self, trials, **info):
             for t in trials:
                 self.statuses.setdefault(t.trial_id, t.status)
+                self.store.trials.setdefault(t.trial_id, {"config": dict(t.config), "epochs": 0,
+                                                          "nonfinite": False})
 
         def get_state(self) -> dict | None:
             st = {"store": self.store.get_state(), "statuses": self.statuses, "errors": self.errors}
@@ -295,8 +297,10 @@ def _finish(cfg, path, callback, scheduler, resolved, verbose, t0) -> results.Ex
     space_keys = list(cfg.space)
     store = callback.store
     reasons = scheduler.stop_reasons() if hasattr(scheduler, "stop_reasons") else {}
+    limit = cfg.budget.time_limit_s
     trials = results.trials_table(store, space_keys=space_keys, max_epochs=cfg.budget.max_epochs,
-                                  statuses=callback.statuses, errors=callback.errors, reasons=reasons)
+                                  statuses=callback.statuses, errors=callback.errors, reasons=reasons,
+                                  time_limited=limit is not None and time.monotonic() - callback.t0 >= limit - 1)
     best = results.pick_best(trials, cfg.metric, cfg.mode, cfg.budget.max_epochs)
     results.write(path, store, trials, resolved, best, space_keys)
     reporting.write_predictions(path, scheduler, mode=cfg.mode)  # Swift's predictor decisions

@@ -6,6 +6,9 @@ Module API used by the service:
 * ``validate_options(name, options) -> dict``: normalised options (defaults filled in); unknown
   options, wrong types and bad ranges raise ``ConfigError(problem, key="predictor.<option>")``;
   ``sampler: qpu`` without dwave-system or without a D-Wave token is a ``ConfigError`` too;
+  Q-SVR option ``preset``: ``smoothed`` (the defaults: running median over 5 epochs, 5 evenly
+  spaced curve values + first differences) or ``published`` (the raw curve, as in Swift's
+  QPredictor); explicit options win over the preset (``preset_options`` gives the full dict);
 * ``build_predictor(name, options, seed=None)``: a fresh, unfitted scikit-learn estimator
   (``fit(X, y)``, ``predict(X)``, ``get_params``; ``get_state``/``set_state``), X = losses of
   epochs 1..e (n x e), y = loss at the target epoch.
@@ -20,12 +23,13 @@ from typing import Any, Mapping
 
 from hpo.errors import ConfigError
 
-from .options import check_options
+from .options import check_options, preset_options
 from .qsvr import QSVRPredictor
 from .samplers import check_sampler
 from .svr import SVRPredictor
 
-__all__ = ["available", "validate_options", "build_predictor", "SVRPredictor", "QSVRPredictor"]
+__all__ = ["available", "validate_options", "build_predictor", "preset_options", "SVRPredictor",
+           "QSVRPredictor"]
 
 _CLASSES = {"svr": SVRPredictor, "qsvr": QSVRPredictor}
 

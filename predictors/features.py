@@ -4,7 +4,11 @@ Feature families follow Baker, Gupta, Raskar, Naik, "Accelerating Neural Archite
 Performance Prediction" (ICLR 2018 workshop, arXiv:1705.10823): the partial curve itself, its first
 and second differences, and the trial's hyperparameters.  Swift-Hyperband (Garcia Amboage et al.,
 EPJ Web Conf. 295, 12005, 2024) uses the curve values alone with MinMax scaling of X and y, which
-is the default here.
+is the default of the SVR predictor.  Two denoising options were added for the Q-SVR after the
+MLPF predictor study of ``benchmarks/predictors.py`` (issue #4): a running median over
+``median_window`` epochs (single-epoch loss spikes otherwise dominate the few features) and
+``curve_points``, which keeps a fixed number of evenly spaced curve values whatever the number of
+known epochs (stride = max(1, e // curve_points)).
 
 Input layout of ``X``: the first ``n_hyperparameters`` columns are numeric hyperparameters (already
 encoded by the caller), the remaining columns are the losses of epochs 1..e.
@@ -17,12 +21,36 @@ from sklearn.preprocessing import MinMaxScaler, QuantileTransformer, StandardSca
 SCALERS = ("minmax", "standard", "quantile", "none")
 
 
+def running_median(curve: np.ndarray, window: int) -> np.ndarray:
+    """Centred running median along axis 1; the ends are padded with the first/last value, so
+    only the known epochs are used.  ``window`` is odd; 1 returns the curve unchanged."""
+    if window <= 1:
+        return curve
+    if window % 2 == 0:
+        raise ValueError(f"median window must be odd, got {window}")
+    half = window // 2
+    padded = np.pad(curve, ((0, 0), (half, half)), mode="edge")
+    return np.median(np.lib.stride_tricks.sliding_window_view(padded, window, axis=1), axis=2)
+
+
+def effective_stride(num_epochs: int, stride: int, curve_points: int) -> int:
+    """``stride``, or max(1, num_epochs // curve_points) when ``curve_points`` > 0."""
+    if curve_points > 0:
+        if stride != 1:
+            raise ValueError("curve_points > 0 sets the stride itself; leave stride at 1")
+        return max(1, num_epochs // curve_points)
+    return stride
+
+
 def curve_features(X: np.ndarray, *, n_hyperparameters: int = 0, first_differences: bool = False,
-                   second_differences: bool = False, stride: int = 1) -> np.ndarray:
+                   second_differences: bool = False, stride: int = 1, median_window: int = 1,
+                   curve_points: int = 0) -> np.ndarray:
     """Feature matrix [curve, first diffs, second diffs, hyperparameters] from raw ``X``.
 
-    ``stride`` > 1 keeps every stride-th curve value counted back from the last known epoch (the
-    most informative one), before differences are taken.
+    The curve is first smoothed by a running median of ``median_window`` epochs; then every
+    stride-th value is kept, counted back from the last known epoch (the most informative one),
+    with stride = ``stride`` or, when ``curve_points`` > 0, max(1, e // curve_points); the
+    differences are taken on the kept values.
     """
     X = np.asarray(X, dtype=float)
     if X.ndim != 2:
@@ -31,6 +59,8 @@ def curve_features(X: np.ndarray, *, n_hyperparameters: int = 0, first_differenc
         raise ValueError(f"X has {X.shape[1]} columns but n_hyperparameters={n_hyperparameters} "
                          "leaves no curve values")
     hyper, curve = X[:, :n_hyperparameters], X[:, n_hyperparameters:]
+    curve = running_median(curve, median_window)
+    stride = effective_stride(curve.shape[1], stride, curve_points)
     if stride > 1:
         curve = curve[:, ::-1][:, ::stride][:, ::-1]
     blocks = [curve]
@@ -59,14 +89,16 @@ class CurveModelMixin:
     """Feature extraction + X/y scaling around an inner regressor.
 
     Subclasses are scikit-learn estimators with the parameters ``n_hyperparameters``,
-    ``first_differences``, ``second_differences``, ``stride`` and ``scaler``; they call
+    ``first_differences``, ``second_differences``, ``stride``, ``median_window``, ``curve_points``
+    and ``scaler``; they call
     ``_fit_transform`` in ``fit`` and ``_transform`` / ``_inverse_y`` in ``predict``.
     """
 
     def _features(self, X) -> np.ndarray:
         return curve_features(X, n_hyperparameters=self.n_hyperparameters,
                               first_differences=self.first_differences,
-                              second_differences=self.second_differences, stride=self.stride)
+                              second_differences=self.second_differences, stride=self.stride,
+                              median_window=self.median_window, curve_points=self.curve_points)
 
     def _fit_transform(self, X, y) -> tuple[np.ndarray, np.ndarray]:
         X = np.asarray(X, dtype=float)

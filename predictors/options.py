@@ -63,6 +63,13 @@ def _beta_range(v):
     return None
 
 
+def _odd_int(v):
+    problem = _int(1)(v)
+    if problem:
+        return problem
+    return None if v % 2 == 1 else f"must be odd (a centred window), got {v}"
+
+
 def _optional_int(v):
     return None if v is None else _int()(v)
 
@@ -72,6 +79,8 @@ FEATURE_OPTIONS: dict[str, tuple[Any, Check]] = {
     "first_differences": (False, _bool),
     "second_differences": (False, _bool),
     "stride": (1, _int(1)),
+    "median_window": (1, _odd_int),
+    "curve_points": (0, _int(0)),
     "scaler": ("minmax", _choice(*SCALERS)),
 }
 
@@ -110,6 +119,21 @@ QSVR_OPTIONS: dict[str, tuple[Any, Check]] = {
     **FEATURE_OPTIONS,
 }
 
+# Q-SVR presets: the feature options each one sets (the QUBO values K=3, B=0.5, k0=0.005,
+# eps=0.02, xi=0.01, gamma=0.1, 20 points per QUBO are the published ones in both).
+#  * "published": the curve values as they are (Swift's QPredictor; S2's studies used stride 2);
+#  * "smoothed" (default): running median over 5 epochs, 5 evenly spaced curve values anchored at
+#    the last known epoch, plus their first differences.  Chosen on the MLPF table with the 10
+#    benchmark splits AND 40 disjoint splits (seeds 100..139), at 2..50 known epochs; see
+#    benchmarks/results/predictors.md.
+QSVR_PRESETS: dict[str, dict[str, Any]] = {
+    "published": {"first_differences": False, "median_window": 1, "curve_points": 0},
+    "smoothed": {"first_differences": True, "median_window": 5, "curve_points": 5},
+}
+DEFAULT_QSVR_PRESET = "smoothed"
+QSVR_OPTIONS.update({k: (v, QSVR_OPTIONS[k][1])
+                     for k, v in QSVR_PRESETS[DEFAULT_QSVR_PRESET].items()})
+
 QPU_MAX_VARIABLES = 120   # 2*K*N limit of the published QPU runs (dense clique embedding)
 
 TABLES = {"svr": SVR_OPTIONS, "qsvr": QSVR_OPTIONS}
@@ -119,10 +143,29 @@ def defaults(name: str) -> dict[str, Any]:
     return {k: d for k, (d, _) in TABLES[name].items()}
 
 
+def preset_options(name: str, preset: str) -> dict[str, Any]:
+    """Full option dict of a Q-SVR preset, e.g. ``QSVRPredictor(**preset_options("qsvr",
+    "published"))``."""
+    return check_options(name, {"preset": preset})
+
+
 def check_options(name: str, options: Mapping[str, Any], prefix: str = "predictor") -> dict:
-    """Normalised full option dict (defaults filled in); ConfigError on the first bad option."""
+    """Normalised full option dict (defaults filled in); ConfigError on the first bad option.
+
+    ``preset`` (Q-SVR only: ``smoothed`` = the defaults, or ``published``) replaces the defaults
+    of the options it names; options given explicitly win over the preset.  The result holds the
+    resolved values, not the preset name.
+    """
     table = TABLES[name]
     out = defaults(name)
+    options = dict(options)
+    if "preset" in options:
+        preset = options.pop("preset")
+        if name != "qsvr" or preset not in QSVR_PRESETS:
+            choices = ", ".join(QSVR_PRESETS) if name == "qsvr" else "none for this predictor"
+            raise ConfigError(f"unknown preset {preset!r}; choose one of {choices}",
+                              f"{prefix}.preset")
+        out.update(QSVR_PRESETS[preset])
     for key, value in options.items():
         if key not in table:
             raise ConfigError(f"unknown option {key!r} for predictor {name!r}; known: "
@@ -131,6 +174,9 @@ def check_options(name: str, options: Mapping[str, Any], prefix: str = "predicto
         if problem:
             raise ConfigError(problem, f"{prefix}.{key}")
         out[key] = tuple(value) if key == "beta_range" and value is not None else value
+    if out["curve_points"] > 0 and out["stride"] != 1:
+        raise ConfigError("curve_points > 0 chooses the stride itself (max(1, epochs // "
+                          "curve_points)); set curve_points: 0 to use stride", f"{prefix}.stride")
     if name == "qsvr" and out["sampler"] == "qpu":
         size = 2 * out["num_bits"] * out["max_points"]
         if size > QPU_MAX_VARIABLES:

@@ -95,6 +95,7 @@ class QSVRPredictor(CurveModelMixin, RegressorMixin, BaseEstimator):
                  n_hyperparameters=_D["n_hyperparameters"],
                  first_differences=_D["first_differences"],
                  second_differences=_D["second_differences"], stride=_D["stride"],
+                 median_window=_D["median_window"], curve_points=_D["curve_points"],
                  scaler=_D["scaler"], random_state=None):
         self.num_bits, self.base, self.k0 = num_bits, base, k0
         self.epsilon, self.xi, self.gamma, self.beta = epsilon, xi, gamma, beta
@@ -104,6 +105,7 @@ class QSVRPredictor(CurveModelMixin, RegressorMixin, BaseEstimator):
         self.n_hyperparameters = n_hyperparameters
         self.first_differences, self.second_differences = first_differences, second_differences
         self.stride, self.scaler, self.random_state = stride, scaler, random_state
+        self.median_window, self.curve_points = median_window, curve_points
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y):

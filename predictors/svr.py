@@ -35,12 +35,14 @@ class SVRPredictor(CurveModelMixin, RegressorMixin, BaseEstimator):
                  error=_D["error"], n_hyperparameters=_D["n_hyperparameters"],
                  first_differences=_D["first_differences"],
                  second_differences=_D["second_differences"], stride=_D["stride"],
+                 median_window=_D["median_window"], curve_points=_D["curve_points"],
                  scaler=_D["scaler"], random_state=None):
         self.kind, self.C, self.nu, self.epsilon, self.gamma = kind, C, nu, epsilon, gamma
         self.search, self.n_search, self.cv, self.error = search, n_search, cv, error
         self.n_hyperparameters = n_hyperparameters
         self.first_differences, self.second_differences = first_differences, second_differences
         self.stride, self.scaler, self.random_state = stride, scaler, random_state
+        self.median_window, self.curve_points = median_window, curve_points
 
     def _base_params(self) -> dict:
         p = {"C": self.C, "gamma": self.gamma}

@@ -19,7 +19,6 @@ def _tune(tmp_path, data_dir, **kw):
 
 
 @pytest.mark.ray
-@pytest.mark.slow  # ~40 s incl. the worker group start on an idle 2-core machine, more under load
 def test_two_worker_ray_train_trial(ray_cluster, tmp_path, mlpf_data):  # noqa: F811
     res = _tune(tmp_path, mlpf_data, num_samples=1, workers_per_trial=2, max_concurrent=1)
     assert len(res.trials) == 1 and res.trials["status"].iloc[0] == "completed"

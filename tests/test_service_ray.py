@@ -119,3 +119,14 @@ def test_dead_worker_is_retried_from_checkpoint_then_failed(ray_cluster, tmp_pat
     assert t.loc["always", "status"] == "failed" and t.loc["always", "epochs"] == 2
     assert t.loc["always", "stop_reason"]  # the reason Tune recorded, after the bounded retries
     assert res.best_config == {"x": "once"}
+
+
+def test_time_limit_stops_the_experiment_and_says_so(ray_cluster, tmp_path, mlpf_table):
+    res = hpo.tune("replay", space={"row": hpo.randint(0, 295)}, metric="loss", mode="min", num_samples=4,
+                   max_epochs=50, max_concurrent=1, time_limit_s=6, seed=1, storage=str(tmp_path), name="tl",
+                   trainable_args={"table": str(mlpf_table), "seconds_per_epoch": 0.2}, verbose=False)
+    statuses = set(res.trials["status"])
+    assert "completed" not in statuses and statuses <= {"stopped", "not started"}
+    assert (res.trials["stop_reason"] == "time limit").all()
+    assert (res.trials[res.trials.status == "not started"]["epochs"] == 0).all()
+    assert res.best_metric is not None  # best among the partial curves
