@@ -123,8 +123,8 @@ def test_dead_worker_is_retried_from_checkpoint_then_failed(ray_cluster, tmp_pat
 
 def test_time_limit_stops_the_experiment_and_says_so(ray_cluster, tmp_path, mlpf_table):
     res = hpo.tune("replay", space={"row": hpo.randint(0, 295)}, metric="loss", mode="min", num_samples=4,
-                   max_epochs=50, max_concurrent=1, time_limit_s=6, seed=1, storage=str(tmp_path), name="tl",
-                   trainable_args={"table": str(mlpf_table), "seconds_per_epoch": 0.2}, verbose=False)
+                   max_epochs=60, max_concurrent=1, time_limit_s=15, seed=1, storage=str(tmp_path), name="tl",
+                   trainable_args={"table": str(mlpf_table), "seconds_per_epoch": 0.5}, verbose=False)
     statuses = set(res.trials["status"])
     assert "completed" not in statuses and statuses <= {"stopped", "not started"}
     assert (res.trials["stop_reason"] == "time limit").all()
