@@ -88,21 +88,22 @@ def ray_scheduler(name: str, R: int, predictor: str | None = None):
                                predictor_factory=factory)
 
 
-def one_ray_run(label: str, sched, fn, space, n: int, R: int) -> dict:
+def one_ray_run(label: str, sched, fn, space, n: int, R: int, limit_s: float | None = None) -> dict:
     timer = Timed(sched)
     storage = tempfile.mkdtemp(prefix="hpo_overhead_")
     t0 = time.perf_counter()
     try:
         res = hpo.tune(fn, space=space, metric="loss", mode="min", num_samples=n, max_epochs=R, scheduler=sched,
                        search="random", seed=0, storage=storage, name=label, max_concurrent=2, num_cpus=2,
-                       verbose=False)
+                       time_limit_s=limit_s, verbose=False)
         results = len(res.curves)
     finally:
         shutil.rmtree(storage, ignore_errors=True)
     wall = time.perf_counter() - t0
     fits = getattr(getattr(getattr(sched, "core", None), "pool", None), "fit_log", [])
     return {"label": label, "wall_s": wall, "results": results, "decisions": timer.calls,
-            "decide_s": timer.seconds, "choose_s": timer.choose_s, "fits": len(fits)}
+            "decide_s": timer.seconds, "choose_s": timer.choose_s, "fits": len(fits),
+            "hit_limit": limit_s is not None and wall >= limit_s}
 
 
 def ray_part(args) -> tuple[list[dict], list[dict]]:
@@ -130,7 +131,8 @@ def ray_part(args) -> tuple[list[dict], list[dict]]:
             label = name + (f"-{pred}" if pred else "")
             from hpo.schedulers.brackets import hyperband_trials
 
-            r = one_ray_run(label, sched, noop_curve, space2, hyperband_trials(args.hb_epochs, 2), args.hb_epochs)
+            r = one_ray_run(label, sched, noop_curve, space2, hyperband_trials(args.hb_epochs, 2), args.hb_epochs,
+                            limit_s=args.run_limit)
             r.update(method=label, rep=0)
             swift.append(r)
             print(r, file=sys.stderr, flush=True)
@@ -209,10 +211,12 @@ def markdown(args, asha, swift, cores, command) -> str:
                   "No-op trials with loss a + b/epoch (checkpoint every epoch, so PAUSE resumes). Swift's "
                   "decide time includes its predictor fits (they run inside `on_trial_result`).", "",
                   "| scheduler | wall s | results | decide ms total | decide µs / result | "
-                  "choose_trial_to_run ms total | predictor fits |", "|---|---|---|---|---|---|---|"]
+                  "choose_trial_to_run ms total | predictor fits | end |", "|---|---|---|---|---|---|---|---|"]
         for r in swift:
             lines.append(f"| {r['method']} | {r['wall_s']:.1f} | {r['results']} | {1e3 * r['decide_s']:.0f} | "
-                         f"{1e6 * r['decide_s'] / max(r['decisions'], 1):.1f} | {1e3 * r['choose_s']:.0f} | {r['fits']} |")
+                         f"{1e6 * r['decide_s'] / max(r['decisions'], 1):.1f} | {1e3 * r['choose_s']:.0f} | {r['fits']} | "
+                         + (f"**stalled: stopped by the {args.run_limit:.0f} s limit**" if r["hit_limit"] else "finished")
+                         + " |")
         lines.append("")
     if cores:
         lines += [f"## Cores alone (no Ray): {args.core_trials} trials, R = {args.results}, synthetic curves, "
@@ -232,6 +236,8 @@ def main(argv=None) -> int:
     p.add_argument("--core-trials", type=int, default=500, help="trials of the cores-alone part")
     p.add_argument("--repeats", type=int, default=2, help="runs of each ASHA (alternating)")
     p.add_argument("--hb-epochs", type=int, default=20, help="R of the pausing-scheduler runs")
+    p.add_argument("--run-limit", type=float, default=300.0,
+                   help="time limit (s) of each pausing-scheduler run (a stalled run is reported as such)")
     p.add_argument("--no-ray", action="store_true", help="cores only")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)

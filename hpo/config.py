@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -228,9 +228,14 @@ def _from_dict(data: dict[str, Any], source: str, base: Path | None) -> Experime
     return validate(cfg)
 
 
-def load(space: str | os.PathLike) -> ExperimentConfig:
+def load(space: str | os.PathLike, **overrides: Any) -> ExperimentConfig:
+    """Load and validate a space file, with CLI-style ``overrides`` merged in first."""
     path = resolve_space_path(space)
-    return from_dict(load_yaml(path), source=str(path), base=path.parent)
+    address, host = overrides.pop("address", None), overrides.pop("dashboard_host", None)
+    cfg = from_dict(merge_overrides(load_yaml(path), source=str(path), **overrides), source=str(path),
+                    base=path.parent)
+    cfg.address, cfg.dashboard_host = address, host or cfg.dashboard_host
+    return cfg
 
 
 def validate(cfg: ExperimentConfig) -> ExperimentConfig:
@@ -275,32 +280,43 @@ OVERRIDES = ("num_samples", "max_epochs", "time_limit_s", "scheduler", "search",
              "address", "name", "storage", "seed", "metric", "mode", "dashboard_host")
 
 
-def apply_overrides(cfg: ExperimentConfig, source: str = "<cli>", **kw: Any) -> ExperimentConfig:
-    """Override file values (CLI flags / keyword arguments); ``None`` means "keep the file's"."""
+_BUDGET_KEYS = ("num_samples", "max_epochs", "time_limit_s")
+_RESOURCE_KEYS = ("workers_per_trial", "cpus_per_worker", "gpus_per_worker", "max_concurrent", "num_cpus")
+
+
+def merge_overrides(data: Mapping[str, Any], source: str = "<cli>", **kw: Any) -> dict[str, Any]:
+    """The experiment document with CLI flags / keyword arguments merged in, before validation
+    (so a file's value that an override replaces is never checked).  ``None`` keeps the file's.
+    ``address`` and ``dashboard_host`` are not part of the document and are not accepted here."""
     kw = {k: v for k, v in kw.items() if v is not None}
-    if unknown := sorted(set(kw) - set(OVERRIDES)):
+    if unknown := sorted(set(kw) - set(OVERRIDES) | ({"address", "dashboard_host"} & set(kw))):
         raise ConfigError(f"unknown option {unknown[0]!r}", unknown[0], source)
-    try:
-        budget = {k: kw[k] for k in ("num_samples", "max_epochs", "time_limit_s") if k in kw}
-        res = {k: kw[k] for k in ("workers_per_trial", "cpus_per_worker", "gpus_per_worker",
-                                  "max_concurrent", "num_cpus") if k in kw}
-        cfg = replace(cfg,
-                      budget=_model(Budget, {**cfg.budget.model_dump(), **budget}, "budget"),
-                      resources=_model(Resources, {**cfg.resources.model_dump(), **res}, "resources"))
-        for key in ("scheduler", "search", "predictor"):
-            if key in kw:
-                new = kw[key] if isinstance(kw[key], Component) else _component(kw[key], key, None)
-                old = getattr(cfg, key)
-                if old is not None and old.name == new.name and not new.options:
-                    new = Component(new.name, dict(old.options))
-                setattr(cfg, key, new)
-        for key in ("address", "name", "storage", "seed", "metric", "mode", "dashboard_host"):
-            if key in kw:
-                setattr(cfg, key, kw[key])
-        data = cfg.as_dict()
-        base = None
-        out = _from_dict(data, cfg.source, base)
-        out.address, out.dashboard_host = cfg.address, cfg.dashboard_host
-        return out
-    except ConfigError as exc:
-        raise exc.with_source(source if source != "<cli>" else cfg.source) from None
+    out = dict(data)
+    for section, keys in (("budget", _BUDGET_KEYS), ("resources", _RESOURCE_KEYS)):
+        given = {k: kw[k] for k in keys if k in kw}
+        if given:
+            old = out.get(section) if isinstance(out.get(section), Mapping) else {}
+            out[section] = {**old, **given}
+    for key in ("scheduler", "search", "predictor"):
+        if key in kw:
+            new = kw[key].as_dict() if isinstance(kw[key], Component) else kw[key]
+            old = out.get(key)
+            old_name = old if isinstance(old, str) else old.get("name") if isinstance(old, Mapping) else None
+            new_name = new if isinstance(new, str) else new.get("name") if isinstance(new, Mapping) else None
+            if isinstance(new, str) and new_name == old_name:
+                new = old  # same component named again: keep the file's options
+            out[key] = new
+    for key in ("name", "storage", "seed", "metric", "mode"):
+        if key in kw:
+            out[key] = kw[key]
+    return out
+
+
+def apply_overrides(cfg: ExperimentConfig, source: str = "<cli>", **kw: Any) -> ExperimentConfig:
+    """Override a validated config (CLI flags / keyword arguments); ``None`` means "keep"."""
+    address, host = kw.pop("address", None), kw.pop("dashboard_host", None)
+    out = from_dict(merge_overrides(cfg.as_dict(), source=source, **kw),
+                    source=cfg.source if source == "<cli>" else source)
+    out.address = address or cfg.address
+    out.dashboard_host = host or cfg.dashboard_host
+    return out

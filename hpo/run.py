@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     over = {k: v for k, v in vars(args).items() if k not in ("space", "check", "resume") and v is not None}
 
     def start() -> None:
-        cfg = config_mod.apply_overrides(config_mod.load(args.space), **over)
+        cfg = config_mod.load(args.space, **over)
         if "name" not in over:
             cfg.name = config_mod.fresh_name(cfg)
         if args.check:

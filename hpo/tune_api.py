@@ -65,14 +65,14 @@ def tune(trainable: Callable[[dict], Any] | str | None = None, *, space: Mapping
         data.pop("search", None)
     if "predictor" in instances:
         data.pop("predictor", None)
-    cfg = config_mod.from_dict(data, source=source, base=base)
-    storage = None if storage is None else str(storage)
-    cfg = config_mod.apply_overrides(
-        cfg, source=source, num_samples=num_samples, max_epochs=max_epochs, time_limit_s=time_limit_s,
+    data = config_mod.merge_overrides(
+        data, source=source, num_samples=num_samples, max_epochs=max_epochs, time_limit_s=time_limit_s,
         scheduler=names["scheduler"], search=names["search"], predictor=names["predictor"],
         workers_per_trial=workers_per_trial, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
-        max_concurrent=max_concurrent, num_cpus=num_cpus, address=address, name=name, storage=storage,
-        seed=seed)
+        max_concurrent=max_concurrent, num_cpus=num_cpus, name=name,
+        storage=None if storage is None else str(storage), seed=seed)
+    cfg = config_mod.from_dict(data, source=source, base=base)
+    cfg.address = address
     if name is None:
         cfg.name = config_mod.fresh_name(cfg)
     from .service import run_experiment

@@ -7,8 +7,9 @@ EPJ Web Conf. 295, 12005, 2024) uses the curve values alone with MinMax scaling 
 is the default of the SVR predictor.  Two denoising options were added for the Q-SVR after the
 MLPF predictor study of ``benchmarks/predictors.py`` (issue #4): a running median over
 ``median_window`` epochs (single-epoch loss spikes otherwise dominate the few features) and
-``curve_points``, which keeps a fixed number of evenly spaced curve values whatever the number of
-known epochs (stride = max(1, e // curve_points)).
+``curve_points``, which keeps about that many evenly spaced curve values whatever the number e of
+known epochs (stride = max(1, e // curve_points); ceil(e / stride) >= curve_points values when
+e >= curve_points, all e values otherwise).
 
 Input layout of ``X``: the first ``n_hyperparameters`` columns are numeric hyperparameters (already
 encoded by the caller), the remaining columns are the losses of epochs 1..e.

@@ -13,6 +13,18 @@ alpha_hat_n: b = y_n + eps - f0(x_n); "free" means 0 < coefficient < C_eff), and
 logged and counted in ``n_bias_fallbacks_``.  More curves than ``max_points``: an ensemble of
 Q-SVRs on disjoint subsets, each weighted by its R^2 on the training curves it did not see
 (clipped at 0), as in the subset-combination study of Garcia Amboage (JP-Amboage/performance-pred).
+
+``center_y`` (on in the default ``smoothed`` preset, off in ``published``): the QUBO is built on
+the scaled target minus its training mean, which is added back at prediction.  The penalty
+xi (sum c)^2 that replaces the dual's equality constraint acts like a prior pulling the bias
+towards 0; centring puts the bias there, so the penalised dual behaves like the exact SVR dual
+(measured in ``benchmarks/predictors.py``).
+
+``ensemble_scaling`` (ensemble only): ``global`` scales X and y once on all curves and fits the
+members in that space (the published subset study's description); ``member`` (default, in the
+``smoothed`` preset) makes every member a complete Q-SVR with its own scalers fitted on its own
+subset, combined in the units of y.  With the features' MinMax range taken from all curves, the
+loss spikes of a few curves compress everybody else's features; per-member scaling avoids that.
 """
 from __future__ import annotations
 
@@ -83,7 +95,8 @@ class QSVRPredictor(CurveModelMixin, RegressorMixin, BaseEstimator):
     Parameters are those of ``predictors.options.QSVR_OPTIONS`` plus ``random_state``.
     Fitted attributes: ``members_`` (support points, combined coefficients, bias),
     ``member_weights_``, ``n_bias_fallbacks_``, ``bias_fallback_``, ``solution_energies_``,
-    ``c_effective_``, ``sample_time_``, ``fit_time_``.
+    ``c_effective_``, ``sample_time_``, ``fit_time_``, ``y_offset_`` (scaled-target mean taken
+    out before the QUBO with ``center_y``, else 0).
     """
 
     def __init__(self, num_bits=_D["num_bits"], base=_D["base"], k0=_D["k0"],
@@ -91,7 +104,8 @@ class QSVRPredictor(CurveModelMixin, RegressorMixin, BaseEstimator):
                  max_points=_D["max_points"], large_n=_D["large_n"], sampler=_D["sampler"],
                  num_reads=_D["num_reads"], num_sweeps=_D["num_sweeps"],
                  beta_range=_D["beta_range"], num_solutions=_D["num_solutions"],
-                 combine=_D["combine"], bias=_D["bias"],
+                 combine=_D["combine"], bias=_D["bias"], center_y=_D["center_y"],
+                 ensemble_scaling=_D["ensemble_scaling"],
                  n_hyperparameters=_D["n_hyperparameters"],
                  first_differences=_D["first_differences"],
                  second_differences=_D["second_differences"], stride=_D["stride"],
@@ -102,6 +116,7 @@ class QSVRPredictor(CurveModelMixin, RegressorMixin, BaseEstimator):
         self.max_points, self.large_n, self.sampler = max_points, large_n, sampler
         self.num_reads, self.num_sweeps, self.beta_range = num_reads, num_sweeps, beta_range
         self.num_solutions, self.combine, self.bias = num_solutions, combine, bias
+        self.center_y, self.ensemble_scaling = center_y, ensemble_scaling
         self.n_hyperparameters = n_hyperparameters
         self.first_differences, self.second_differences = first_differences, second_differences
         self.stride, self.scaler, self.random_state = stride, scaler, random_state
@@ -114,16 +129,21 @@ class QSVRPredictor(CurveModelMixin, RegressorMixin, BaseEstimator):
         check_options("qsvr", {k: v for k, v in params.items() if k != "random_state"})
         check_sampler(self.sampler)                    # qpu unavailable -> error, never SA
         F, ys = self._fit_transform(X, y)
+        self.y_offset_ = float(ys.mean()) if self.center_y else 0.0
+        ys = ys - self.y_offset_
         self.X_fit_ = np.asarray(X, dtype=float).tolist()
         self.y_fit_ = np.asarray(y, dtype=float).ravel().tolist()
         self.c_effective_ = effective_c(self.num_bits, self.base, self.k0)
         rng = np.random.default_rng(self.random_state)
         groups = self._partition(ys.size, rng)
-        self.members_, self.solution_energies_ = [], []
+        self.members_, self.solution_energies_, self.sub_models_ = [], [], []
         self.n_bias_fallbacks_, self.sample_time_ = 0, 0.0
-        for g in groups:
-            self.members_.append(self._fit_member(F[g], ys[g], int(rng.integers(2 ** 31 - 1))))
-        self.member_weights_ = self._member_weights(F, ys, groups)
+        if len(groups) > 1 and self.ensemble_scaling == "member":
+            self._fit_sub_models(np.asarray(X, dtype=float), np.asarray(self.y_fit_), groups, rng)
+        else:
+            for g in groups:
+                self.members_.append(self._fit_member(F[g], ys[g], int(rng.integers(2 ** 31 - 1))))
+            self.member_weights_ = self._member_weights(F, ys, groups)
         self.bias_fallback_ = self.n_bias_fallbacks_ > 0
         if self.bias_fallback_:
             log.warning("Q-SVR: %d decoded solution(s) had no free support vector; their bias is "
@@ -162,15 +182,34 @@ class QSVRPredictor(CurveModelMixin, RegressorMixin, BaseEstimator):
         self.solution_energies_.append(e_sel.tolist())
         return {"support": F, "coef": w @ coef, "bias": float(w @ biases)}
 
+    def _fit_sub_models(self, X: np.ndarray, y: np.ndarray, groups, rng) -> None:
+        """``ensemble_scaling: member``: one complete Q-SVR (own scalers) per disjoint subset."""
+        params = self.get_params()
+        params.update(large_n="subsample", ensemble_scaling="global")   # each fits one QUBO
+        for g in groups:
+            params["random_state"] = int(rng.integers(2 ** 31 - 1))
+            sub = QSVRPredictor(**params).fit(X[g], y[g])
+            self.sub_models_.append(sub)
+            self.members_.extend(sub.members_)         # each in its own scaled space
+            self.solution_energies_.extend(sub.solution_energies_)
+            self.n_bias_fallbacks_ += sub.n_bias_fallbacks_
+            self.sample_time_ += sub.sample_time_
+        self.member_weights_ = self._r2_weights(
+            [(y, sub.predict(X)) for sub in self.sub_models_], groups)
+
     def _member_weights(self, F: np.ndarray, ys: np.ndarray, groups) -> np.ndarray:
         if len(groups) == 1:
             return np.ones(1)
+        return self._r2_weights([(ys, self._member_predict(m, F)) for m in self.members_], groups)
+
+    @staticmethod
+    def _r2_weights(truth_and_predictions, groups) -> np.ndarray:
+        """Weights proportional to each member's R^2 (clipped at 0) on the curves it did not see."""
         scores = []
-        for member, g in zip(self.members_, groups):
-            rest = np.setdiff1d(np.arange(ys.size), g)
-            pred = self._member_predict(member, F[rest])
-            ss_tot = ((ys[rest] - ys[rest].mean()) ** 2).sum()
-            r2 = 1.0 - ((ys[rest] - pred) ** 2).sum() / ss_tot if ss_tot > 0 else 0.0
+        for (truth, pred), g in zip(truth_and_predictions, groups):
+            rest = np.setdiff1d(np.arange(truth.size), g)
+            ss_tot = ((truth[rest] - truth[rest].mean()) ** 2).sum()
+            r2 = 1.0 - ((truth[rest] - pred[rest]) ** 2).sum() / ss_tot if ss_tot > 0 else 0.0
             scores.append(max(r2, 0.0))
         scores = np.asarray(scores)
         if scores.sum() <= 0:
@@ -183,10 +222,13 @@ class QSVRPredictor(CurveModelMixin, RegressorMixin, BaseEstimator):
         return rbf_kernel(F, member["support"], self.gamma) @ member["coef"] + member["bias"]
 
     def predict(self, X) -> np.ndarray:
+        if self.sub_models_:
+            self._transform(X)                          # shape check
+            return sum(w * sub.predict(X) for w, sub in zip(self.member_weights_, self.sub_models_))
         F = self._transform(X)
         scaled = sum(w * self._member_predict(m, F)
                      for w, m in zip(self.member_weights_, self.members_))
-        return self._inverse_y(scaled)
+        return self._inverse_y(scaled + self.y_offset_)
 
     # ------------------------------------------------------------------ state
     def get_state(self) -> dict:
@@ -198,9 +240,10 @@ class QSVRPredictor(CurveModelMixin, RegressorMixin, BaseEstimator):
             state.update(X=self.X_fit_, y=self.y_fit_,
                          members=[{"support": m["support"].tolist(), "coef": m["coef"].tolist(),
                                    "bias": m["bias"]} for m in self.members_],
-                         member_weights=self.member_weights_.tolist(),
+                         member_weights=self.member_weights_.tolist(), y_offset=self.y_offset_,
                          n_bias_fallbacks=self.n_bias_fallbacks_,
-                         solution_energies=self.solution_energies_)
+                         solution_energies=self.solution_energies_,
+                         sub_models=[sub.get_state() for sub in self.sub_models_])
         return state
 
     def set_state(self, state) -> None:
@@ -216,6 +259,12 @@ class QSVRPredictor(CurveModelMixin, RegressorMixin, BaseEstimator):
         self.members_ = [{"support": np.asarray(m["support"]), "coef": np.asarray(m["coef"]),
                           "bias": float(m["bias"])} for m in state["members"]]
         self.member_weights_ = np.asarray(state["member_weights"])
+        self.y_offset_ = float(state.get("y_offset", 0.0))
+        self.sub_models_ = []
+        for sub_state in state.get("sub_models", []):
+            sub = QSVRPredictor()
+            sub.set_state(sub_state)
+            self.sub_models_.append(sub)
         self.n_bias_fallbacks_ = int(state["n_bias_fallbacks"])
         self.bias_fallback_ = self.n_bias_fallbacks_ > 0
         self.solution_energies_ = state["solution_energies"]

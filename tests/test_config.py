@@ -223,3 +223,15 @@ def test_missing_data_path_is_bad_input(tmp_path):
     doc["trainable"]["args"]["data_dir"] = str(tmp_path / "no_such_shards")
     with pytest.raises(ConfigError, match="trainable.args.data_dir"):
         config.load(_write(tmp_path, doc))
+
+
+def test_overrides_are_merged_before_validation(tmp_path):
+    table = tmp_path / "short.csv"
+    table.write_text("lr,loss_0,loss_1,loss_2,loss_3\n0.1,4,3,2,1\n0.2,5,4,3,2\n")
+    doc = _replay_doc()
+    doc["trainable"]["args"]["table"] = str(table)
+    doc["hyperparameters"]["row"] = {"type": "int", "low": 0, "high": 1}
+    p = _write(tmp_path, doc)  # the file asks for 100 epochs; the table has 4
+    with pytest.raises(ConfigError, match="max_epochs 100 exceeds the 4 epochs"):
+        config.load(p)
+    assert config.load(p, max_epochs=4).budget.max_epochs == 4

@@ -68,6 +68,38 @@ def test_asking_for_the_qpu_never_falls_back_to_simulated_annealing(monkeypatch)
     assert not hasattr(est, "members_")
 
 
+def test_presets_smoothed_default_published_explicit():
+    smoothed = predictors.validate_options("qsvr", {})
+    assert (smoothed["median_window"], smoothed["curve_points"], smoothed["first_differences"],
+            smoothed["center_y"], smoothed["stride"]) == (5, 5, True, True, 1)
+    assert predictors.validate_options("qsvr", {"preset": "smoothed"}) == smoothed
+    published = predictors.validate_options("qsvr", {"preset": "published"})
+    assert (published["median_window"], published["curve_points"], published["first_differences"],
+            published["center_y"]) == (1, 0, False, False)
+    assert {k: v for k, v in published.items() if k not in predictors.options.QSVR_PRESETS["published"]} \
+        == {k: v for k, v in smoothed.items() if k not in predictors.options.QSVR_PRESETS["smoothed"]}
+    mixed = predictors.validate_options("qsvr", {"preset": "published", "stride": 2, "center_y": True})
+    assert mixed["stride"] == 2 and mixed["center_y"] and mixed["median_window"] == 1
+    assert predictors.preset_options("qsvr", "published") == published
+    est = predictors.build_predictor("qsvr", {"preset": "published"})
+    assert est.median_window == 1 and est.center_y is False
+    assert predictors.validate_options("svr", {})["median_window"] == 1   # SVR: Swift's reference
+
+
+@pytest.mark.parametrize("name, options, key", [
+    ("qsvr", {"preset": "fast"}, "predictor.preset"),
+    ("svr", {"preset": "published"}, "predictor.preset"),
+    ("qsvr", {"median_window": 4}, "predictor.median_window"),
+    ("qsvr", {"curve_points": -1}, "predictor.curve_points"),
+    ("qsvr", {"stride": 2}, "predictor.stride"),                 # curve_points 5 sets the stride
+    ("qsvr", {"center_y": 1}, "predictor.center_y"),
+])
+def test_bad_new_options_name_their_key(name, options, key):
+    with pytest.raises(ConfigError) as err:
+        predictors.validate_options(name, options)
+    assert err.value.key == key
+
+
 def test_qpu_size_limit():
     with pytest.raises(ConfigError) as err:
         predictors.options.check_options("qsvr", {"sampler": "qpu", "max_points": 40})

@@ -12,8 +12,8 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import LeaveOneOut, cross_val_predict, cross_val_score
 from sklearn.svm import NuSVR
 
-from predictors import QSVRPredictor, SVRPredictor
-from predictors.features import curve_features
+from predictors import QSVRPredictor, SVRPredictor, preset_options
+from predictors.features import curve_features, running_median
 from predictors.qsvr import combination_weights, kkt_bias
 
 FAST = dict(num_reads=20, num_sweeps=200)
@@ -70,6 +70,37 @@ def test_feature_options():
     assert est.svr_.support_vectors_.shape[1] == 8 + 7 + 2
 
 
+def test_running_median_and_curve_points():
+    curve = np.array([[9.0, 8.0, 30.0, 6.0, 5.0, 4.0]])            # one spike at epoch 3
+    np.testing.assert_allclose(running_median(curve, 3)[0], [9, 9, 8, 6, 5, 4])
+    np.testing.assert_allclose(running_median(curve, 1), curve)
+    with pytest.raises(ValueError, match="odd"):
+        running_median(curve, 4)
+    F = curve_features(curve, median_window=3, curve_points=2)   # stride 6 // 2 = 3
+    np.testing.assert_allclose(F[0], [8, 4])                     # epochs 3 and 6, spike gone
+    F = curve_features(curve, curve_points=2, first_differences=True)
+    np.testing.assert_allclose(F[0], [30, 4, -26])
+    assert curve_features(curve[:, :2], curve_points=5, first_differences=True,
+                          median_window=5).shape == (1, 3)       # short curve: stride 1
+    with pytest.raises(ValueError, match="curve_points"):
+        curve_features(curve, curve_points=2, stride=2)
+    est = SVRPredictor(median_window=3, curve_points=3, first_differences=True).fit(
+        *synthetic_curves(20))
+    assert est.svr_.support_vectors_.shape[1] == 4 + 3           # 8 epochs, stride 2: 8,6,4,2
+
+
+def test_center_y_takes_the_scaled_mean_out_of_the_qubo():
+    X, y = synthetic_curves(16, seed=5)
+    est = QSVRPredictor(**FAST, random_state=0).fit(X, y)          # default preset: center_y
+    sy = (y - y.min()) / (y.max() - y.min())
+    assert est.center_y and est.y_offset_ == pytest.approx(sy.mean())
+    F = est._transform(X)
+    raw = est._member_predict(est.members_[0], F)
+    np.testing.assert_allclose(est.predict(X), est._inverse_y(raw + est.y_offset_))
+    off = QSVRPredictor(**FAST, center_y=False, random_state=0).fit(X, y)
+    assert off.y_offset_ == 0.0
+
+
 def test_svr_defaults_match_scaled_nusvr_and_sigma_is_loo_rmse():
     X, y = synthetic_curves(16, seed=3)
     est = SVRPredictor().fit(X, y)
@@ -123,20 +154,36 @@ def test_combination_schemes():
 
 def test_qsvr_ensemble_on_disjoint_subsets():
     X, y = synthetic_curves(90, seed=2)
-    est = QSVRPredictor(max_points=20, **FAST, random_state=0).fit(X[:50], y[:50])
+    est = QSVRPredictor(max_points=20, ensemble_scaling="global", **FAST,
+                        random_state=0).fit(X[:50], y[:50])
     sizes = [m["support"].shape[0] for m in est.members_]
     assert sizes == [17, 17, 16]                                  # ceil(50/20) disjoint parts
     assert est.member_weights_.sum() == pytest.approx(1) and (est.member_weights_ >= 0).all()
     F = est._transform(X[50:])
     manual = sum(w * est._member_predict(m, F) for w, m in zip(est.member_weights_, est.members_))
-    np.testing.assert_allclose(est.predict(X[50:]), est._inverse_y(manual))
+    np.testing.assert_allclose(est.predict(X[50:]), est._inverse_y(manual + est.y_offset_))
     assert r2_score(y[50:], est.predict(X[50:])) > 0.6
     sub = QSVRPredictor(max_points=20, large_n="subsample", **FAST, random_state=0).fit(X[:50], y[:50])
     assert len(sub.members_) == 1 and sub.members_[0]["support"].shape[0] == 20
 
 
+def test_qsvr_ensemble_with_member_scaling():
+    X, y = synthetic_curves(90, seed=2)
+    est = QSVRPredictor(max_points=20, **FAST, random_state=0).fit(X[:50], y[:50])
+    assert est.ensemble_scaling == "member" and len(est.sub_models_) == 3
+    assert [len(sub.y_fit_) for sub in est.sub_models_] == [17, 17, 16]
+    own = [sub.y_scaler_.data_max_[0] for sub in est.sub_models_]   # each scaled on its subset
+    assert sum(m == pytest.approx(y[:50].max()) for m in own) == 1
+    manual = sum(w * sub.predict(X[50:]) for w, sub in zip(est.member_weights_, est.sub_models_))
+    np.testing.assert_allclose(est.predict(X[50:]), manual)
+    assert est.member_weights_.sum() == pytest.approx(1)
+    assert r2_score(y[50:], est.predict(X[50:])) > 0.6
+
+
 @pytest.mark.parametrize("est", [SVRPredictor(search="random", n_search=5, random_state=0),
-                                 QSVRPredictor(max_points=10, **FAST, random_state=0)])
+                                 QSVRPredictor(max_points=10, **FAST, random_state=0),
+                                 QSVRPredictor(max_points=10, ensemble_scaling="global", **FAST,
+                                               random_state=0)])
 def test_state_round_trip(est):
     X, y = synthetic_curves(25)
     est.fit(X, y)
@@ -163,7 +210,8 @@ def test_qsvr_on_published_mlpf_curves_matches_classical_svr():
     order = rng.permutation(len(curves))
     tr, te = order[:20], order[20:]
     X, y = curves[:, :25], curves[:, 99]
-    q = QSVRPredictor(num_reads=30, num_sweeps=300, stride=2, random_state=0).fit(X[tr], y[tr])
+    published = dict(preset_options("qsvr", "published"), num_reads=30, num_sweeps=300, stride=2)
+    q = QSVRPredictor(**published, random_state=0).fit(X[tr], y[tr])
     r2_q = r2_score(y[te], q.predict(X[te]))
     sx, sy = MinMaxScaler(), MinMaxScaler()
     Xs = X[:, ::-1][:, ::2][:, ::-1]

@@ -53,7 +53,8 @@ def summary_table(df: pd.DataFrame, curves: pd.DataFrame | None, marks: tuple[in
                  f"{int(d['is_best'].astype(str).isin(['True', 'true', '1']).sum())}/{len(d)}"]
         for mk in marks:
             c = curves[curves["method"] == m] if curves is not None else None
-            cells.append(f"{regret_at(c, seeds, mk):.3f}" if c is not None and len(c) else "–")
+            v = regret_at(c, seeds, mk) if c is not None and len(c) else float("nan")
+            cells.append("–" if math.isnan(v) else f"{v:.3f}")
         cells.append(f"{d['wall_s'].mean():.2f}")
         out.append("| " + " | ".join(cells) + " |")
     return out
@@ -117,7 +118,10 @@ def write_report(args, command: str) -> None:
              "--durations recorded --table benchmarks/results/curves_mlpf_gnn.csv --table benchmarks/results/curves_ucluster.csv "
              "--out benchmarks/results/schedulers_sim_recorded.csv",
              "python benchmarks/compare_schedulers.py ray --seeds 10 --max-epochs 8 --asha-trials 30 "
-             "--random-trials 8 --out benchmarks/results/schedulers_ray.csv",
+             "--random-trials 8 --out benchmarks/results/schedulers_ray.csv   "
+             "# stopped during seed 7 (time), seeds 7-9 came from the next command, run beside it",
+             "python benchmarks/compare_schedulers.py ray --seeds 3 --seed-offset 7 --max-epochs 8 --asha-trials 30 "
+             "--random-trials 8 --out benchmarks/results/schedulers_ray_s7.csv",
              "python benchmarks/compare_schedulers.py sim --seeds 10 --max-epochs 8 --asha-trials 30 "
              "--random-trials 8 --workers 2 --methods asha,hyperband,swift-svr,swift-qsvr,bohb-hb,tpe-asha,"
              "random-full,ray-asha --out benchmarks/results/schedulers_sim_r8.csv",
@@ -140,20 +144,28 @@ def write_report(args, command: str) -> None:
                      if "durations" in d and d["durations"].iloc[0] == "recorded" else "1 epoch = 1 time unit")
                   + " (Optuna's loop is sequential: 1 worker); every run stops at 1.25 × "
                   f"Hyperband's budget ({int(1.25 * hb)} epochs) and returns its incumbent. ASHA-type "
-                  f"methods and Optuna get {n_asha} "
-                  "configurations, random search trains its configurations to R, Hyperband-type methods run "
-                  "one Hyperband iteration.", "",
+                  "methods and Optuna draw configurations until their `--asha-trials` (see the commands) or "
+                  f"the cap (at most {n_asha} were started here), random search trains its configurations to "
+                  "R, Hyperband-type methods run one Hyperband iteration. `regret @ N ep` = mean regret of the "
+                  "incumbent after N epochs (– while some seed has none yet).", "",
                   *summary_table(d, curves[curves["table"] == table], marks), "",
                   f"![mean regret vs epochs]({png.name})", ""]
     ray_paths = [Path(p) for p in (args.ray or "").split(",") if p and Path(p).exists()]
     if ray_paths:
         ray = pd.concat([pd.read_csv(p) for p in ray_paths], ignore_index=True)
+        n_all = len(ray)
+        ray = ray.drop_duplicates(["table", "method", "seed"], keep="first")  # first file listed wins
+        dup_note = (f" {n_all - len(ray)} repeated runs of a (method, seed) already present in an earlier "
+                    f"file were left out ({', '.join(p.name for p in ray_paths)}, first wins)."
+                    if n_all > len(ray) else "")
         R = int(ray["max_epochs"].iloc[0])
         lines += [f"## Driven by Ray Tune 2.60 (2 concurrent trials, R = {R})", "",
                   "Ours through `hpo.tune` (our cores in the Ray adapter, our BOHB searcher, Ray's OptunaSearch "
                   "for TPE), the peers are Ray's own `ASHAScheduler`, `HyperBandScheduler`, `HyperBandForBOHB` + "
                   "`TuneBOHB` (hpbandster), all with `time_attr=hpo_epoch`; random-sampling methods get the "
-                  "paired rows from a sequence searcher. Epochs = results reported.", "",
+                  "paired rows from a sequence searcher. Epochs = results reported. R = 8 because a Ray-driven "
+                  "Hyperband run on R = 100 takes minutes here; at R = 8 the epoch-8 loss is a poor proxy "
+                  "for the final loss, so regrets are large for every method." + dup_note, "",
                   *summary_table(ray, None, ()), ""]
         if args.sim_check and Path(args.sim_check).exists():
             chk = pd.read_csv(args.sim_check)
