@@ -6,7 +6,6 @@ experiment metric becomes NaN/inf, which the schedulers then treat as the worst 
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Callable
 
 from . import distributed, session
@@ -46,11 +45,6 @@ def quiet_ray_logs() -> None:
     for name in ("ray.train._internal.storage", "ray.train.v2._internal.execution.storage",
                  "ray.tune.trainable.trainable"):
         logging.getLogger(name).setLevel(logging.WARNING)
-
-
-def check_finite(metrics: dict[str, Any], metric: str | None) -> bool:
-    v = metrics.get(metric) if metric else None
-    return not (isinstance(v, float) and not math.isfinite(v))
 
 
 def _label(train) -> str:
