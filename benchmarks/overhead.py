@@ -49,25 +49,22 @@ class Timed:
 
     def __init__(self, sched):
         self.sched, self.seconds, self.calls, self.choose_s = sched, 0.0, 0, 0.0
-        inner, choose = sched.on_trial_result, sched.choose_trial_to_run
+        sched.on_trial_result = self._timed(sched.on_trial_result, "seconds", count=True)
+        sched.choose_trial_to_run = self._timed(sched.choose_trial_to_run, "choose_s")
+
+    def _timed(self, fn, total: str, count: bool = False):
+        """Wrap ``fn`` so its wall time adds to ``self.<total>`` (and counts calls if asked)."""
 
         def timed(*a, **k):
             t0 = time.perf_counter()
             try:
-                return inner(*a, **k)
+                return fn(*a, **k)
             finally:
-                self.seconds += time.perf_counter() - t0
-                self.calls += 1
+                setattr(self, total, getattr(self, total) + time.perf_counter() - t0)
+                if count:
+                    self.calls += 1
 
-        def timed_choose(*a, **k):
-            t0 = time.perf_counter()
-            try:
-                return choose(*a, **k)
-            finally:
-                self.choose_s += time.perf_counter() - t0
-
-        sched.on_trial_result = timed
-        sched.choose_trial_to_run = timed_choose
+        return timed
 
 
 def ray_scheduler(name: str, R: int, predictor: str | None = None):
