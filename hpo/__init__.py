@@ -9,7 +9,7 @@ Library use::
 Inside ``train(config)`` call ``hpo.report(loss=..., checkpoint=...)`` once per epoch and resume
 with ``hpo.get_checkpoint()``.
 """
-from .errors import ConfigError
+from .errors import ConfigError, ExperimentStalled
 from .results import ExperimentResult
 from .reporting import make_report
 from .results import load as load_results
@@ -18,5 +18,5 @@ from .space import choice, grid, loguniform, qloguniform, quniform, randint, uni
 from .tune_api import resume, tune
 
 __all__ = ["tune", "resume", "report", "get_checkpoint", "uniform", "loguniform", "quniform", "qloguniform", "randint",
-           "choice", "grid", "ConfigError", "ExperimentResult", "load_results", "make_report"]
+           "choice", "grid", "ConfigError", "ExperimentStalled", "ExperimentResult", "load_results", "make_report"]
 __version__ = "0.1.0"

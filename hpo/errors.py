@@ -1,4 +1,4 @@
-"""Errors the service reports to users as one line (CLI exit status 2)."""
+"""Errors the service reports to users as one line (CLI exit status 2 for bad input, 1 for a stalled run)."""
 from __future__ import annotations
 
 
@@ -24,3 +24,7 @@ class ConfigError(ValueError):
     def under(self, prefix: str) -> "ConfigError":
         key = f"{prefix}.{self.key}" if self.key else prefix
         return ConfigError(self.problem, key, self.source)
+
+
+class ExperimentStalled(RuntimeError):
+    """The scheduler left paused trials that nothing would resume; the run was stopped (``hpo.watchdog``)."""

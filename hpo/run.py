@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from . import config as config_mod
-from .errors import ConfigError
+from .errors import ConfigError, ExperimentStalled
 
 
 def parser() -> argparse.ArgumentParser:
@@ -83,6 +83,9 @@ def _guarded(action) -> int:
     except KeyboardInterrupt:
         print("hpo: interrupted", file=sys.stderr)
         return 130
+    except ExperimentStalled as exc:
+        print(f"hpo: error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

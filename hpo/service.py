@@ -25,8 +25,9 @@ import yaml
 from . import cluster, registry, reporting, results, schedulers, searchers
 from .config import ExperimentConfig
 from .distributed import TrialResources
-from .errors import ConfigError
+from .errors import ConfigError, ExperimentStalled
 from .trial import make_trial_function
+from .watchdog import StallGuard
 
 log = logging.getLogger("hpo")
 CONFIG_FILE = "experiment.yaml"
@@ -48,7 +49,7 @@ def _predictor_factory(cfg: ExperimentConfig) -> Callable[[], Any] | None:
     return lambda: api.build_predictor(name, options, seed=seed)
 
 
-def _make_callback(store: results.CurveStore, path: Path, metric: str, scheduler: Any):
+def _make_callback(store: results.CurveStore, path: Path, metric: str, scheduler: Any, guard: StallGuard):
     from ray.tune import Callback
 
     class HpoCallback(Callback):
@@ -56,6 +57,7 @@ def _make_callback(store: results.CurveStore, path: Path, metric: str, scheduler
 
         def __init__(self):
             self.store, self.scheduler, self.path, self.metric = store, scheduler, path, metric
+            self.guard = guard  # also the run's Stopper: ends a run whose paused trials nothing resumes
             self.statuses: dict[str, str] = {}
             self.errors: dict[str, str] = {}
             self.t0 = time.monotonic()
@@ -76,6 +78,7 @@ def _make_callback(store: results.CurveStore, path: Path, metric: str, scheduler
             self.errors[trial.trial_id] = str(err).strip().splitlines()[-1][:300]
 
         def on_step_end(self, iteration, trials, **info):
+            self.guard.observe(trials)
             if self.progress.ready():
                 _say(progress_line(trials, self.store, self.metric, time.monotonic() - self.t0))
 
@@ -224,6 +227,7 @@ def _run(cfg, path, args, info, train_fn, instances, verbose, resolved, restore)
         scheduler = internal._tune_config.scheduler
         callback = next(c for c in internal._run_config.callbacks if hasattr(c, "store"))
         callback.path, callback.t0 = path, t0
+        callback.guard.reset()
     else:
         tuner, scheduler, callback = _new_tuner(cfg, path, trainable, instances, pausing, max_concurrent)
     # Tune's ResultGrid re-reads per-trial files we do not use; after a restore it warns about
@@ -268,7 +272,8 @@ def _new_tuner(cfg, path, trainable, instances, pausing, max_concurrent):
     scheduler = instances.get("scheduler") or schedulers.build_ray_scheduler(
         sname, metric=cfg.metric, mode=cfg.mode, options=cfg.scheduler.options,
         max_epochs=cfg.budget.max_epochs, seed=cfg.seed, predictor_factory=factory)
-    callback = _make_callback(results.CurveStore(cfg.metric, cfg.mode), path, cfg.metric, scheduler)
+    guard = StallGuard()
+    callback = _make_callback(results.CurveStore(cfg.metric, cfg.mode), path, cfg.metric, scheduler, guard)
     from .metrics import make_metrics_callback
 
     metrics_callback = make_metrics_callback(scheduler, metric=cfg.metric, mode=cfg.mode, experiment=cfg.name,
@@ -287,6 +292,7 @@ def _new_tuner(cfg, path, trainable, instances, pausing, max_concurrent):
             time_budget_s=cfg.budget.time_limit_s, reuse_actors=cfg.resources.workers_per_trial == 1),
         run_config=tune.RunConfig(
             name=cfg.name, storage_path=str(path.parent), callbacks=[callback, metrics_callback], verbose=0,
+            stop=guard,
             failure_config=tune.FailureConfig(max_failures=2),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
     )
@@ -297,6 +303,8 @@ def _finish(cfg, path, callback, scheduler, resolved, verbose, t0) -> results.Ex
     space_keys = list(cfg.space)
     store = callback.store
     reasons = scheduler.stop_reasons() if hasattr(scheduler, "stop_reasons") else {}
+    for tid in callback.guard.stalled:
+        reasons.setdefault(tid, "stalled: paused, never resumed by the scheduler")
     limit = cfg.budget.time_limit_s
     trials = results.trials_table(store, space_keys=space_keys, max_epochs=cfg.budget.max_epochs,
                                   statuses=callback.statuses, errors=callback.errors, reasons=reasons,
@@ -307,6 +315,8 @@ def _finish(cfg, path, callback, scheduler, resolved, verbose, t0) -> results.Ex
     wall = time.monotonic() - t0
     if verbose:
         summary(trials, best, cfg.metric, cfg.mode, space_keys, wall, path)
+    if callback.guard.stalled:
+        raise ExperimentStalled(f"{cfg.name}: {callback.guard.message()} ({path})")
     return results.ExperimentResult(
         str(path), cfg.metric, cfg.mode, best["trial_id"] if best is not None else None,
         {k: results._plain(best[k]) for k in space_keys} if best is not None else None,

@@ -120,3 +120,20 @@ def test_adapter_state_round_trip():
     fresh = S.build_ray_scheduler("hyperband", metric="loss", mode="min", options={}, max_epochs=4, seed=0)
     fresh.set_state(state)
     assert fresh.get_state() == state
+
+
+def test_adapter_stops_a_loser_whose_pause_was_still_in_flight():
+    """Tune pauses asynchronously: a trial told PAUSE stays RUNNING until its checkpoint is saved.
+    If a rung cut stops it in that window, the stop must still reach Tune once the trial is PAUSED
+    (a dropped stop left the trial paused forever and the experiment hung)."""
+    sched, trials, ctl = _adapter()
+    for t, loss in zip(trials[:4], [0.9, 0.1, 0.5, 0.8]):  # bracket s=2, rung 1: keep 2
+        t.status = Trial.RUNNING
+        decision = sched.on_trial_result(ctl, t, {"loss": loss, "hpo_epoch": 1})
+        if decision == "PAUSE" and t is not trials[0]:
+            t.status = Trial.PAUSED  # t0's pause is still being saved when the cut happens
+    assert ctl.stopped == [] and trials[0].status == Trial.RUNNING
+    trials[0].status = Trial.PAUSED  # Tune finished pausing t0
+    assert sched.choose_trial_to_run(ctl) is trials[1]
+    assert ctl.stopped == ["t0"] and trials[0].status == Trial.TERMINATED
+    assert sched.stop_reasons()["t0"] == "rung 1"

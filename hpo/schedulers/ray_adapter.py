@@ -11,7 +11,8 @@ Ray Tune 2.60 scheduler API (``ray.tune.schedulers.TrialScheduler``); design not
   continue, hiding typos);
 * stops a trial with a NaN/inf metric (reason ``"non-finite metric"``, worst loss);
 * forwards PAUSE (Tune checkpoints the trial; it resumes from that checkpoint) and stops, through
-  ``tune_controller.stop_trial``, the paused trials the core dropped;
+  ``tune_controller.stop_trial``, the paused trials the core dropped, including those whose pause
+  was still in flight when the core dropped them (stopped once Tune shows them PAUSED);
 * delegates ``choose_trial_to_run`` to the core (a pure query: idempotent) and tells the core no
   more trials will come once the search algorithm is finished;
 * ``stop_reasons()`` and ``get_state()``/``set_state()`` (core state plus the id maps) let the
@@ -124,6 +125,7 @@ class CoreTrialScheduler(FIFOScheduler):
                     if tid in trials and trials[tid].status in (Trial.PENDING, Trial.PAUSED)]
         chosen = self.core.choose_trial_to_run(runnable)
         self._apply_stops(tune_controller)
+        self._stop_ended_waiting(tune_controller, runnable, trials)
         if chosen is None or trials[chosen].status not in (Trial.PENDING, Trial.PAUSED):
             return None
         return trials[chosen]
@@ -133,6 +135,19 @@ class CoreTrialScheduler(FIFOScheduler):
             trial = self._trials.get(tid)
             if trial is not None and trial.status in (Trial.PENDING, Trial.PAUSED):
                 tune_controller.stop_trial(trial)
+
+    def _stop_ended_waiting(self, tune_controller, runnable: list[str], trials: dict[str, Trial]) -> None:
+        """Stop the waiting trials the core has already ended.
+
+        Tune pauses asynchronously: a trial told PAUSE stays RUNNING until its checkpoint is saved.
+        A rung cut in that window ends it in the core while Tune cannot stop it yet, so the stop
+        ``_apply_stops`` skipped is applied here, once Tune shows the trial PAUSED (else it waits
+        forever and the experiment never ends)."""
+        status = self.core.status
+        for tid in runnable:
+            if status.get(tid) in ("stopped", "completed", "removed") and \
+                    trials[tid].status in (Trial.PENDING, Trial.PAUSED):
+                tune_controller.stop_trial(trials[tid])
 
     # ---- reporting / persistence -----------------------------------------------------------------
     def stop_reasons(self) -> dict[str, str]:

@@ -16,6 +16,22 @@ from torch import nn
 from torch.nn import functional as F
 
 PAD_DISTANCE = 1.0e6
+POOLS = ("mean", "masked_mean", "max")
+EMBED_ACTS = ("relu", "none")
+
+
+def pool_points(e: torch.Tensor, valid: torch.Tensor, how: str) -> torch.Tensor:
+    """[B, N, D] per-point embeddings -> [B, D].
+
+    ``mean``: average over all N slots, padding included (the original UCluster); ``masked_mean``: over
+    the real constituents only; ``max``: maximum over the real constituents.
+    """
+    if how == "mean":
+        return e.mean(1)
+    m = valid[..., None].to(e.dtype)
+    if how == "masked_mean":
+        return (e * m).sum(1) / m.sum(1).clamp_min(1.0)
+    return e.masked_fill(~valid[..., None], float("-inf")).amax(1)
 
 
 def knn_indices(points: torch.Tensor, k: int, valid: torch.Tensor, phi_dim: int | None = None) -> torch.Tensor:
@@ -92,17 +108,24 @@ class UClusterNet(nn.Module):
     """
 
     def __init__(self, n_features: int = 8, n_classes: int = 20, embed_dim: int = 3, n_clusters: int = 3,
-                 k: int = 10, width: float = 1.0):
+                 k: int = 10, width: float = 1.0, pool: str = "mean", embed_act: str = "relu"):
         super().__init__()
+        if pool not in POOLS:
+            raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
+        if embed_act not in EMBED_ACTS:
+            raise ValueError(f"embed_act must be one of {EMBED_ACTS}, got {embed_act!r}")
         self.hparams = {"n_features": n_features, "n_classes": n_classes, "embed_dim": embed_dim,
-                        "n_clusters": n_clusters, "k": k, "width": width}
+                        "n_clusters": n_clusters, "k": k, "width": width, "pool": pool, "embed_act": embed_act}
+        self.pool, self.embed_act = pool, embed_act
         c = [max(4, int(round(v * width))) for v in (16, 64, 128, 128, 256, 256)]
         self.k = k
         self.gap1 = GAPLayer(n_features, c[0])
         self.h1, self.h2 = Dense(n_features + c[0], c[1]), Dense(c[1], c[2])
         self.gap2 = GAPLayer(c[2], c[3])
         self.h3, self.h4 = Dense(n_features + c[3], c[4]), Dense(c[4], c[5])
-        self.embed = Dense(c[0] + c[1] + c[2] + c[3] + c[4] + c[5], embed_dim)
+        c_cat = c[0] + c[1] + c[2] + c[3] + c[4] + c[5]
+        self.embed = (Dense(c_cat, embed_dim) if embed_act == "relu"
+                      else nn.Sequential(nn.Linear(c_cat, embed_dim, bias=False), PointBN(embed_dim)))
         self.classifier = nn.Sequential(nn.Linear(embed_dim, 256, bias=False), nn.BatchNorm1d(256), nn.ReLU(),
                                         nn.Linear(256, 128, bias=False), nn.BatchNorm1d(128), nn.ReLU(),
                                         nn.Linear(128, n_classes))
@@ -118,7 +141,8 @@ class UClusterNet(nn.Module):
         att2, loc2 = self.gap2(h2, idx2)
         h3 = self.h3(torch.cat([x, att2], -1))
         h4 = self.h4(h3)
-        z = self.embed(torch.cat([h1, h2, h3, h4, loc1, loc2], -1)).mean(1)  # average over all slots
+        e = self.embed(torch.cat([h1, h2, h3, h4, loc1, loc2], -1))
+        z = pool_points(e, valid, self.pool)
         return self.classifier(z), z
 
     def get_state(self) -> dict:
