@@ -64,10 +64,14 @@ class ASHACore(CoreBase):
         return PAUSE if epoch < self.max_epochs else CONTINUE
 
     def _promotable(self, m: int) -> list[str]:
-        """Trials in the top floor(|rung|/eta) of rung ``m`` still sitting at ``m``."""
+        """Paused trials in the top floor(|rung|/eta) of rung ``m`` whose highest rung is ``m``.
+
+        A trial may stand an epoch or more past ``m``: results that arrive while Tune saves a
+        paused trial still count, and the trial resumes from there."""
         ranked = sorted(self.rungs[m], key=lambda tv: tv[1])  # stable: earlier arrival wins ties
         top = ranked[: len(ranked) // self.eta]
-        return [t for t, _ in top if self.status[t] == "paused" and self.epoch(t) == m]
+        higher = {t for h in self.milestones if h > m for t, _ in self.rungs[h]}
+        return [t for t, _ in top if self.status[t] == "paused" and t not in higher]
 
     def _choose(self, runnable: list[str]) -> str | None:
         if self.variant == "stop":

@@ -89,6 +89,11 @@ class CoreBase:
 
     def choose_trial_to_run(self, runnable: Iterable[str]) -> str | None:
         ids = [t for t in runnable if self.status.get(t) in LIVE]
+        for t in ids:
+            # The driver offers it, so it is not running: a result reported while its pause was
+            # being saved got CONTINUE, but the driver pauses it all the same (Tune keeps PAUSE).
+            if self.status[t] == "running":
+                self.status[t] = "paused"
         return self._choose(ids)
 
     def stop_reason(self, trial_id: str) -> str | None:

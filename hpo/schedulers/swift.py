@@ -98,6 +98,12 @@ class SwiftBracket(SHBracket):
         self.roles: dict[str, str] = {t: "partial" for t in self.order}
         self.n_ref_sent = 0
         self.n_ref_done = 0
+        # A trial told to PAUSE may report an epoch or more before Tune has saved it, so a survivor
+        # can already stand at (or past) this round's decision epoch: give it its role now, else it
+        # waits there for a progress report that never comes.
+        for t in self.order:
+            if self.core.alive(t) and self.core.epoch(t) > self.r_prev:
+                self.on_progress(t, self.core.epoch(t))
 
     def _joined(self, trial_id: str) -> None:
         self.roles[trial_id] = "partial"
