@@ -45,14 +45,16 @@ class ASHACore(CoreBase):
             m *= self.eta
         # rung milestone -> [(trial_id, loss)] in arrival order
         self.rungs: dict[int, list[tuple[str, float]]] = {m: [] for m in self.milestones}
+        self.top_rung: dict[str, int] = {}  # trial -> highest milestone it is recorded at (index of rungs)
 
     def _decide(self, trial_id: str, epoch: int) -> str:
-        reached = [m for m in self.milestones if m <= epoch
-                   and all(t != trial_id for t, _ in self.rungs[m])]
+        top = self.top_rung.get(trial_id, 0)
+        reached = [m for m in self.milestones if top < m <= epoch]
         if not reached:
             return CONTINUE
         for m in reached:  # normally one; several only if the driver skipped epochs
             self.rungs[m].append((trial_id, self.loss_at(trial_id, m)))
+        self.top_rung[trial_id] = reached[-1]
         m = reached[-1]
         if self.variant == "stop":
             losses = np.array([v for _, v in self.rungs[m]])
@@ -70,8 +72,7 @@ class ASHACore(CoreBase):
         paused trial still count, and the trial resumes from there."""
         ranked = sorted(self.rungs[m], key=lambda tv: tv[1])  # stable: earlier arrival wins ties
         top = ranked[: len(ranked) // self.eta]
-        higher = {t for h in self.milestones if h > m for t, _ in self.rungs[h]}
-        return [t for t, _ in top if self.status[t] == "paused" and t not in higher]
+        return [t for t, _ in top if self.status[t] == "paused" and self.top_rung[t] == m]
 
     def _choose(self, runnable: list[str]) -> str | None:
         if self.variant == "stop":
@@ -104,3 +105,7 @@ class ASHACore(CoreBase):
             raise ValueError("ASHA state was saved with different options")
         self.set_base_state(state)
         self.rungs = {int(m): [(t, float(v)) for t, v in r] for m, r in state["rungs"].items()}
+        self.top_rung = {}
+        for m in sorted(self.rungs):
+            for t, _ in self.rungs[m]:
+                self.top_rung[t] = m

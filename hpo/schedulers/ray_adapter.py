@@ -18,8 +18,8 @@ Ray Tune 2.60 scheduler API (``ray.tune.schedulers.TrialScheduler``); design not
 * ``stop_reasons()`` and ``get_state()``/``set_state()`` (core state plus the id maps) let the
   service show and persist the scheduling state (Tune itself never saves scheduler state).
 
-Only the ``tune_controller`` attributes Tune whitelists are used: ``get_trials``,
-``search_alg``, ``stop_trial``.
+Only the ``tune_controller`` attributes Tune whitelists are used: ``search_alg`` and
+``stop_trial``; trial statuses are read from the ``Trial`` objects ``on_trial_add`` received.
 """
 from __future__ import annotations
 
@@ -119,8 +119,7 @@ class CoreTrialScheduler(FIFOScheduler):
         search_alg = getattr(tune_controller, "search_alg", None)
         if search_alg is not None and search_alg.is_finished():
             self.core.seal()
-        trials = {t.trial_id: t for t in tune_controller.get_trials()}
-        self._trials.update(trials)
+        trials = self._trials  # the Trial objects Tune gave on_trial_add (their status is live)
         runnable = [tid for tid in self._order
                     if tid in trials and trials[tid].status in (Trial.PENDING, Trial.PAUSED)]
         chosen = self.core.choose_trial_to_run(runnable)

@@ -108,14 +108,14 @@ class UClusterNet(nn.Module):
     """
 
     def __init__(self, n_features: int = 8, n_classes: int = 20, embed_dim: int = 3, n_clusters: int = 3,
-                 k: int = 10, width: float = 1.0, pool: str = "mean", embed_act: str = "relu"):
+                 k: int = 10, width: float = 1.0, pool: str = "mean", embed_act: str = "relu", z_norm: bool = False):
         super().__init__()
         if pool not in POOLS:
             raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
         if embed_act not in EMBED_ACTS:
             raise ValueError(f"embed_act must be one of {EMBED_ACTS}, got {embed_act!r}")
         self.hparams = {"n_features": n_features, "n_classes": n_classes, "embed_dim": embed_dim,
-                        "n_clusters": n_clusters, "k": k, "width": width, "pool": pool, "embed_act": embed_act}
+                        "n_clusters": n_clusters, "k": k, "width": width, "pool": pool, "embed_act": embed_act, "z_norm": bool(z_norm)}
         self.pool, self.embed_act = pool, embed_act
         c = [max(4, int(round(v * width))) for v in (16, 64, 128, 128, 256, 256)]
         self.k = k
@@ -130,6 +130,8 @@ class UClusterNet(nn.Module):
                                         nn.Linear(256, 128, bias=False), nn.BatchNorm1d(128), nn.ReLU(),
                                         nn.Linear(128, n_classes))
         self.centroids = nn.Parameter(torch.zeros(n_clusters, embed_dim))
+        # non-affine BatchNorm of the pooled embedding: fixes its scale per dimension (see README)
+        self.z_norm = nn.BatchNorm1d(embed_dim, affine=False) if z_norm else None
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         valid = x[..., 2] != 0                                   # log(pT/pT_jet) is 0 only on padding
@@ -143,6 +145,8 @@ class UClusterNet(nn.Module):
         h4 = self.h4(h3)
         e = self.embed(torch.cat([h1, h2, h3, h4, loc1, loc2], -1))
         z = pool_points(e, valid, self.pool)
+        if self.z_norm is not None:
+            z = self.z_norm(z)
         return self.classifier(z), z
 
     def get_state(self) -> dict:
