@@ -43,6 +43,7 @@ class CoreTrialScheduler(FIFOScheduler):
         self._metric, self._mode = metric, mode
         self._trials: dict[str, Trial] = {}
         self._order: list[str] = []  # trial ids in the order Tune added them
+        self._unended: list[str] = []  # the same, less the trials Tune has ended (pruned as seen)
         self._reasons: dict[str, str] = {}
 
     # ---- search properties ------------------------------------------------------------------
@@ -61,6 +62,8 @@ class CoreTrialScheduler(FIFOScheduler):
         tid = trial.trial_id
         if tid not in self._trials and tid not in self._order:
             self._order.append(tid)
+        if tid not in self._trials and tid not in self._unended:
+            self._unended.append(tid)
         self._trials[tid] = trial
         known = self.core.status.get(tid) if hasattr(self.core, "status") else None
         if known is None:
@@ -120,7 +123,9 @@ class CoreTrialScheduler(FIFOScheduler):
         if search_alg is not None and search_alg.is_finished():
             self.core.seal()
         trials = self._trials  # the Trial objects Tune gave on_trial_add (their status is live)
-        runnable = [tid for tid in self._order
+        self._unended = [tid for tid in self._unended
+                         if tid not in trials or trials[tid].status not in (Trial.TERMINATED, Trial.ERROR)]
+        runnable = [tid for tid in self._unended
                     if tid in trials and trials[tid].status in (Trial.PENDING, Trial.PAUSED)]
         chosen = self.core.choose_trial_to_run(runnable)
         self._apply_stops(tune_controller)
@@ -169,6 +174,7 @@ class CoreTrialScheduler(FIFOScheduler):
         """Restore after ``Tuner.restore`` (trial ids are kept by Tune across a restore)."""
         self.core.set_state(state["core"])
         self._order = list(state["order"])
+        self._unended = list(dict.fromkeys(self._order + self._unended))
         self._reasons = dict(state["reasons"])
         self._metric = self._metric or state.get("metric")
         self._mode = self._mode or state.get("mode")
