@@ -102,3 +102,43 @@ def test_batchnorm_recalibration_uses_exact_means():
     # running mean = average of the two calibration batches' means (weights unchanged by the forward passes)
     torch.testing.assert_close(calibrated, (first + second) / 2, rtol=1e-4, atol=1e-5)
     assert net.classifier[1].momentum == 0.1
+
+
+def _jets(n_jets: int, n_real: int, n_slots: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.zeros(n_jets, n_slots, 8)
+    x[:, :n_real] = torch.randn(n_jets, n_real, 8, generator=g)
+    x[:, :n_real, 2] = -torch.rand(n_jets, n_real, generator=g) - 0.1  # real constituents
+    return x
+
+
+@pytest.mark.parametrize("pool", ["masked_mean", "max"])
+def test_masked_pooling_ignores_padding_slots(pool):
+    torch.manual_seed(2)
+    net = UClusterNet(embed_dim=4, width=0.125, pool=pool, embed_act="none").eval()
+    x = _jets(3, 15, 20)
+    longer = torch.cat([x, torch.zeros(3, 30, 8)], 1)  # same jets, 30 more padding slots
+    torch.testing.assert_close(net(longer)[1], net(x)[1], rtol=1e-4, atol=1e-5)
+    assert (net(x)[1] < 0).any()  # no ReLU on the embedding
+    original = UClusterNet(embed_dim=4, width=0.125).eval()  # paper: mean over all slots, diluted by padding
+    assert not torch.allclose(original(longer)[1], original(x)[1], rtol=1e-3, atol=1e-4)
+
+
+def test_normalised_embedding_has_fixed_scale():
+    torch.manual_seed(3)
+    net = UClusterNet(embed_dim=3, width=0.125, pool="masked_mean", embed_act="none", z_norm=True).train()
+    x = _jets(64, 12, 16, seed=4)
+    _, z = net(x)
+    torch.testing.assert_close(z.mean(0), torch.zeros(3), atol=1e-4, rtol=0)
+    torch.testing.assert_close(z.var(0, unbiased=False), torch.ones(3), atol=1e-2, rtol=0)  # up to BN eps
+    with torch.no_grad():
+        net.embed[1].bn.weight.mul_(0.5)  # halve the per-point embedding: the pooled z keeps its scale
+    torch.testing.assert_close(net(x)[1], z, atol=2e-2, rtol=0)
+    plain = UClusterNet(embed_dim=3, width=0.125, pool="masked_mean", embed_act="none").train()
+    plain.load_state_dict({k: v for k, v in net.state_dict().items() if not k.startswith("z_norm")})
+    before = plain(x)[1].std(0)
+    with torch.no_grad():
+        plain.embed[1].bn.weight.mul_(0.5)
+    torch.testing.assert_close(plain(x)[1].std(0), 0.5 * before)  # without z_norm the embedding shrinks
+    with pytest.raises(ValueError, match="pool"):
+        UClusterNet(pool="sum")

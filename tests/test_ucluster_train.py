@@ -69,7 +69,29 @@ def test_validate_and_prepare(tmp_path, jets_file):
         ucluster.validate_args({"batch_size": 0})
     with pytest.raises(ConfigError, match="pretrain_epochs"):
         ucluster.validate_args({"pretrain_epochs": 4}, max_epochs=4)
+    with pytest.raises(ConfigError, match="trainable.args.pool"):
+        ucluster.validate_args({"pool": "sum"})
+    with pytest.raises(ConfigError, match="trainable.args.z_norm"):
+        ucluster.validate_args({"z_norm": "yes"})
+    assert ucluster.validate_args({"pool": "mean", "embed_act": "relu", "z_norm": False})  # the original network
     with pytest.raises(ConfigError, match="val_fraction"):
         ucluster.validate_args({"val_fraction": 1.5})
     assert ucluster.prepare({"data_path": jets_file})["data_path"] == jets_file
     assert ucluster.DEFAULT_METRIC == "cluster_acc" and ucluster.DEFAULT_MODE == "max"
+
+
+def test_softdrop_mass_target(jets_file):
+    import numpy as np
+
+    from trainables.ucluster.data import load_split
+    from trainables.ucluster.features import MASS_WINDOW, mass_bin_labels, select_jets
+    from trainables.ucluster.hls4ml import read_jets
+
+    jets = select_jets(read_jets(jets_file), MASS_WINDOW)
+    assert jets.mass_sd is not None and np.all(jets.mass_sd <= jets.mass + 1e-3)  # grooming only removes mass
+    plain, groomed = load_split(jets_file), load_split(jets_file, target="softdrop")
+    np.testing.assert_array_equal(plain.mass, groomed.mass)  # same jets, same window on the ungroomed mass
+    np.testing.assert_array_equal(groomed.mass_bin, mass_bin_labels(jets.mass_sd))
+    np.testing.assert_array_equal(plain.mass_bin, mass_bin_labels(jets.mass))
+    with pytest.raises(ValueError, match="mass target"):
+        load_split(jets_file, target="trimmed")

@@ -14,7 +14,9 @@ import os
 from hpo import distributed
 from hpo.errors import ConfigError
 
+from .data import MASS_TARGETS
 from .generate import GenerationParams, cached_dataset
+from .model import EMBED_ACTS, POOLS
 from .training import DEFAULTS, train_loop
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,11 @@ def validate_args(args: dict, max_epochs: int | None = None) -> dict:
     if max_epochs is not None and pre is not None and int(pre) >= int(max_epochs):
         raise ConfigError(f"pretrain_epochs {pre} >= max_epochs {max_epochs}: clustering would never start",
                           _key("pretrain_epochs"))
+    for name, allowed in (("pool", POOLS), ("embed_act", EMBED_ACTS), ("mass_target", MASS_TARGETS)):
+        if name in args and args[name] not in allowed:
+            raise ConfigError(f"must be one of {', '.join(allowed)}, got {args[name]!r}", _key(name))
+    if "z_norm" in args and not isinstance(args["z_norm"], bool):
+        raise ConfigError(f"must be true or false, got {args['z_norm']!r}", _key("z_norm"))
     frac = args.get("val_fraction", DEFAULTS["val_fraction"])
     if not 0 < float(frac) < 1:
         raise ConfigError(f"must be between 0 and 1, got {frac!r}", _key("val_fraction"))

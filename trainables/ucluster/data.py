@@ -24,20 +24,32 @@ class Split:
         return len(self.truth)
 
 
-def load_split(path: str, n_bins: int = 20, max_jets: int | None = None) -> Split:
-    """All selected W/Z/top jets of ``path`` (e.g. an independent test sample)."""
+MASS_TARGETS = ("mass", "softdrop")
+
+
+def load_split(path: str, n_bins: int = 20, max_jets: int | None = None, target: str = "mass") -> Split:
+    """All selected W/Z/top jets of ``path`` (e.g. an independent test sample).
+
+    ``target``: the mass whose bins are the pre-training classes, ``mass`` (ungroomed, UCluster) or
+    ``softdrop`` (``j_mass_mmdt``); the selection window is always on the ungroomed mass.
+    """
+    if target not in MASS_TARGETS:
+        raise ValueError(f"mass target must be one of {MASS_TARGETS}, got {target!r}")
     jets = select_jets(read_jets(path, max_jets=max_jets), MASS_WINDOW)
     if len(jets) == 0:
         raise ValueError(f"{path}: no W/Z/top jets with {MASS_WINDOW[0]} < m < {MASS_WINDOW[1]} GeV")
-    return Split(ucluster_features(jets.constituents), mass_bin_labels(jets.mass, n_bins), jets.label, jets.mass)
+    if target == "softdrop" and (jets.mass_sd is None or not np.all(np.isfinite(jets.mass_sd))):
+        raise ValueError(f"{path}: no (finite) j_mass_mmdt column for the soft-drop mass target")
+    m_target = jets.mass if target == "mass" else jets.mass_sd
+    return Split(ucluster_features(jets.constituents), mass_bin_labels(m_target, n_bins), jets.label, jets.mass)
 
 
 def load_splits(data_path: str, val_path: str | None = None, val_fraction: float = 0.2, n_bins: int = 20,
-                max_jets: int | None = None, split_seed: int = 0) -> tuple[Split, Split]:
+                max_jets: int | None = None, split_seed: int = 0, target: str = "mass") -> tuple[Split, Split]:
     """(train, val).  Without ``val_path`` a seeded random ``val_fraction`` of ``data_path`` is held out."""
-    full = load_split(data_path, n_bins, max_jets)
+    full = load_split(data_path, n_bins, max_jets, target)
     if val_path:
-        return full, load_split(val_path, n_bins, max_jets)
+        return full, load_split(val_path, n_bins, max_jets, target)
     order = np.random.default_rng(split_seed).permutation(len(full))
     n_val = max(1, int(round(val_fraction * len(full))))
     take = lambda idx: Split(full.x[idx], full.mass_bin[idx], full.truth[idx], full.mass[idx])  # noqa: E731

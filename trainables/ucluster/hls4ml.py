@@ -48,12 +48,14 @@ class JetArrays:
     mass: np.ndarray          # [N] ungroomed jet mass, GeV
     pt: np.ndarray            # [N] jet pT, GeV
     label: np.ndarray         # [N] int: index into CLASSES, -1 for other classes (g, q)
+    mass_sd: np.ndarray | None = None  # [N] soft-drop (mMDT) mass ``j_mass_mmdt``, GeV, where the file has it
 
     def __len__(self) -> int:
         return len(self.mass)
 
     def subset(self, index) -> "JetArrays":
-        return JetArrays(self.constituents[index], self.mass[index], self.pt[index], self.label[index])
+        return JetArrays(self.constituents[index], self.mass[index], self.pt[index], self.label[index],
+                         None if self.mass_sd is None else self.mass_sd[index])
 
 
 def write_jets(path: str, constituents: np.ndarray, jets: np.ndarray) -> None:
@@ -110,9 +112,11 @@ def read_jets(path: str, max_jets: int | None = None) -> JetArrays:
         onehot = jets[:, [col[c] for c in CLASSES]]
         label = np.where(onehot.max(1) > 0.5, onehot.argmax(1), -1).astype(np.int64)
         parts.append(JetArrays(cons, jets[:, col["j_mass"]].astype(np.float64),
-                               jets[:, col["j_pt"]].astype(np.float64), label))
+                               jets[:, col["j_pt"]].astype(np.float64), label,
+                               jets[:, col["j_mass_mmdt"]].astype(np.float64) if "j_mass_mmdt" in col else None))
         total += n
         if max_jets is not None and total >= max_jets:
             break
+    sd = None if any(p.mass_sd is None for p in parts) else np.concatenate([p.mass_sd for p in parts])
     return JetArrays(np.concatenate([p.constituents for p in parts]), np.concatenate([p.mass for p in parts]),
-                     np.concatenate([p.pt for p in parts]), np.concatenate([p.label for p in parts]))
+                     np.concatenate([p.pt for p in parts]), np.concatenate([p.label for p in parts]), sd)

@@ -104,18 +104,23 @@ class GAPLayer(nn.Module):
 class UClusterNet(nn.Module):
     """x [B, N, 8] (UCluster features) -> (mass-bin logits [B, n_classes], embedding [B, embed_dim]).
 
+    Defaults are the published network (ReLU embedding averaged over all slots); ``pool="masked_mean"``,
+    ``embed_act="none"``, ``z_norm=True`` is the variant the trainable uses (see README.md).
+
     ``centroids`` [n_clusters, embed_dim] are trainable parameters of the deep k-means loss.
     """
 
     def __init__(self, n_features: int = 8, n_classes: int = 20, embed_dim: int = 3, n_clusters: int = 3,
-                 k: int = 10, width: float = 1.0, pool: str = "mean", embed_act: str = "relu", z_norm: bool = False):
+                 k: int = 10, width: float = 1.0, pool: str = "mean", embed_act: str = "relu",
+                 z_norm: bool = False):
         super().__init__()
         if pool not in POOLS:
             raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
         if embed_act not in EMBED_ACTS:
             raise ValueError(f"embed_act must be one of {EMBED_ACTS}, got {embed_act!r}")
         self.hparams = {"n_features": n_features, "n_classes": n_classes, "embed_dim": embed_dim,
-                        "n_clusters": n_clusters, "k": k, "width": width, "pool": pool, "embed_act": embed_act, "z_norm": bool(z_norm)}
+                        "n_clusters": n_clusters, "k": k, "width": width, "pool": pool, "embed_act": embed_act,
+                        "z_norm": bool(z_norm)}
         self.pool, self.embed_act = pool, embed_act
         c = [max(4, int(round(v * width))) for v in (16, 64, 128, 128, 256, 256)]
         self.k = k

@@ -31,7 +31,7 @@ DEFAULTS = {
     "focal_alpha": 10.0, "beta": 10.0, "alpha_growth": 5.0, "pretrain_epochs": 2, "embed_dim": 3,
     "width": 0.25, "k": 10, "n_clusters": 3, "n_mass_bins": 20, "val_fraction": 0.2, "max_jets": None,
     "val_path": None, "test_path": None, "seed": 0, "kmeans_init_jets": 5000, "bn_calib_jets": 2048, "eval_batch_size": 1024, "max_epochs": 10,
-    "pool": "mean", "embed_act": "relu", "z_norm": False,
+    "pool": "masked_mean", "embed_act": "none", "z_norm": True, "mass_target": "mass",
 }
 
 
@@ -120,10 +120,12 @@ def train_loop(config: dict) -> None:
     dev = distributed.device()
     torch.manual_seed(cfg["seed"])
     train, val = load_splits(cfg["data_path"], cfg["val_path"], cfg["val_fraction"], cfg["n_mass_bins"],
-                             cfg["max_jets"], split_seed=cfg["seed"])
-    test = load_split(cfg["test_path"], cfg["n_mass_bins"], cfg["max_jets"]) if cfg["test_path"] else None
+                             cfg["max_jets"], split_seed=cfg["seed"], target=cfg["mass_target"])
+    test = (load_split(cfg["test_path"], cfg["n_mass_bins"], cfg["max_jets"], cfg["mass_target"])
+            if cfg["test_path"] else None)
     core = UClusterNet(n_classes=cfg["n_mass_bins"], embed_dim=cfg["embed_dim"], n_clusters=cfg["n_clusters"],
-                       k=cfg["k"], width=cfg["width"], pool=cfg["pool"], embed_act=cfg["embed_act"], z_norm=bool(cfg["z_norm"]))
+                       k=cfg["k"], width=cfg["width"], pool=cfg["pool"], embed_act=cfg["embed_act"],
+                       z_norm=bool(cfg["z_norm"]))
     opt = torch.optim.Adam(core.parameters(), lr=cfg["lr"])
     start, centroids_ready = 0, False
     ckpt = hpo.get_checkpoint()
