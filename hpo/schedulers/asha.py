@@ -45,7 +45,7 @@ class ASHACore(CoreBase):
             m *= self.eta
         # rung milestone -> [(trial_id, loss)] in arrival order
         self.rungs: dict[int, list[tuple[str, float]]] = {m: [] for m in self.milestones}
-        self.top_rung: dict[str, int] = {}  # trial -> highest milestone it is recorded at (index of rungs)
+        self.top_rung: dict[str, int] = {}  # trial -> the highest milestone it is recorded at
 
     def _decide(self, trial_id: str, epoch: int) -> str:
         top = self.top_rung.get(trial_id, 0)
