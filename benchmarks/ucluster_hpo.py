@@ -129,6 +129,21 @@ DIAG_VARIANTS = [  # (label, model options)
 ]
 
 
+def train_in_process(cfg: dict, on_report) -> None:
+    """Run the trainable's own loop in this process (no Ray, one torch thread, as in a 1-worker trial);
+    ``on_report(checkpoint=..., **metrics)`` receives every epoch's report instead of ``hpo.report``.
+    Meant for pool workers: it replaces ``hpo.report`` in this process."""
+    import torch
+
+    import hpo.session
+    import trainables.ucluster.training as T
+
+    torch.set_num_threads(1)
+    T.hpo.report = on_report
+    with hpo.session.local_session():
+        T.train_loop(cfg)
+
+
 def _diagnose_variant(job: tuple) -> dict:
     """Train one network variant in-process (no Ray) and record, per epoch, the mass-bin classifier
     accuracy, k-means on a fresh fit of the validation embeddings, the cluster sizes and the embedding spread."""
@@ -136,21 +151,16 @@ def _diagnose_variant(job: tuple) -> dict:
     import numpy as np
     import torch
 
-    import hpo.session
     import trainables.ucluster.training as T
     from trainables.ucluster.data import load_splits
     from trainables.ucluster.losses import assign_clusters, cluster_accuracy, kmeans_centroids
-    from trainables.ucluster.model import UClusterNet
 
-    torch.set_num_threads(1)
     cfg = T.resolve({**base_cfg, **options})
     _, val = load_splits(cfg["data_path"], split_seed=cfg["seed"], target=cfg["mass_target"])
     rows, t0 = [], time.perf_counter()
 
     def record(checkpoint=None, **m):
-        net = UClusterNet(n_classes=cfg["n_mass_bins"], embed_dim=cfg["embed_dim"], n_clusters=cfg["n_clusters"],
-                          k=cfg["k"], width=cfg["width"], pool=cfg["pool"], embed_act=cfg["embed_act"],
-                          z_norm=cfg["z_norm"])
+        net = T.build_model(cfg)
         net.load_state_dict(checkpoint["model"])
         logits, z = T.embed(net, torch.from_numpy(val.x), cfg["eval_batch_size"], torch.device("cpu"))
         pred_bin = logits.argmax(1).numpy()
@@ -167,9 +177,7 @@ def _diagnose_variant(job: tuple) -> dict:
                      "min_cluster": float(sizes.min() / sizes.sum()), "joint": m["epoch"] >= cfg["pretrain_epochs"],
                      "s": time.perf_counter() - t0})
 
-    T.hpo.report = record  # this process only (a pool worker)
-    with hpo.session.local_session():
-        T.train_loop(cfg)
+    train_in_process(cfg, record)
     return {"label": label, "options": options, "rows": rows}
 
 
@@ -214,9 +222,6 @@ def diagnostics(train_path: str, test_path: str, epochs: int) -> list[str]:
     return lines + [""]
 
 
-#: best trial of the committed search (817c0_00001 in results/ucluster.md), at full precision: the second
-#: configuration that the `random` searcher with seed 0 draws from search_spaces/ucluster.yaml (Ray's
-#: BasicVariantGenerator(random_state=0); its 8 draws match the "All trials" table to the printed digits)
 def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as fh:

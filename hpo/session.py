@@ -26,6 +26,7 @@ class _Session:
         self.epoch: int | None = None
         self.local_reports: list[dict[str, Any]] = []  # kind "local" (tests, no Ray)
         self.local_checkpoint = None
+        self._local_dir: str | None = None  # the directory of the last local checkpoint this session wrote
         self.watch_metric: str | None = None  # set by hpo.trial: NaN/inf there ends the trial
 
     def _ray_checkpoint(self):
@@ -79,13 +80,16 @@ class _Session:
             if self.kind == "local":
                 self.local_reports.append(metrics)
                 if ckpt_dir:
+                    import shutil
+
                     from ray.tune import Checkpoint
 
                     keep = tempfile.mkdtemp(prefix="hpo_local_ckpt_")
-                    import shutil
-
                     shutil.copytree(ckpt_dir, keep, dirs_exist_ok=True)
                     self.local_checkpoint = Checkpoint.from_directory(keep)
+                    if self._local_dir:  # only the latest is ever resumed from; drop our previous one
+                        shutil.rmtree(self._local_dir, ignore_errors=True)
+                    self._local_dir = keep
             elif self.kind == "train":
                 import ray.train
 

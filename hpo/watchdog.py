@@ -5,7 +5,7 @@ and nothing is pending can never be woken up again: Tune only asks the scheduler
 event, and no trial is left to produce one.  Such a run would wait forever.  ``StallGuard`` watches
 the trial statuses after every controller step (fed by the service callback) and, once that state
 has lasted ``seconds``, makes Tune stop the experiment (it is a ``Stopper``).  The service then
-writes the results gathered so far and raises ``ExperimentStalled`` naming the paused trials, so a
+writes the results gathered so far and raises ``hpo.errors.ExperimentStalled`` naming the paused trials, so a
 scheduler bug shows up as a clear error instead of a hang.
 
 ``HPO_STALL_TIMEOUT_S`` sets the time (default 120 s; ``0`` switches the guard off).
@@ -18,8 +18,6 @@ import time
 from typing import Callable, Iterable
 
 from ray.tune.stopper import Stopper
-
-from .errors import ExperimentStalled  # noqa: F401  (raised by the service; re-exported here)
 
 log = logging.getLogger(__name__)
 

@@ -104,3 +104,15 @@ def test_every_trial_ends_under_random_async_order(name, seed):
     left = [(t.trial_id, t.status, t.epoch) for t in ctl.trials if t.status != Trial.TERMINATED]
     assert not left, f"trials never ended (the run would hang): {left}"
     assert sum(t.epoch >= R for t in ctl.trials) >= 1
+
+
+@pytest.mark.parametrize("name", ["hyperband", "swift", "asha"])
+@pytest.mark.parametrize("R", [8, 9, 27])
+def test_wider_sweep_of_async_orders(name, R):
+    """60 seeds per scheduler and R, 1-4 slots (540 runs in all, a few seconds)."""
+    n = S.planned_num_samples(name, OPTIONS[name], R) or 12
+    for seed in range(60):
+        ctl = TuneLikeController(_build(name, R), n, slots=1 + seed % 4, seed=seed, max_epochs=R)
+        ctl.run(200_000)
+        left = [t.trial_id for t in ctl.trials if t.status != Trial.TERMINATED]
+        assert not left, f"seed {seed}: trials never ended: {left}"

@@ -121,7 +121,7 @@ class UClusterNet(nn.Module):
         self.hparams = {"n_features": n_features, "n_classes": n_classes, "embed_dim": embed_dim,
                         "n_clusters": n_clusters, "k": k, "width": width, "pool": pool, "embed_act": embed_act,
                         "z_norm": bool(z_norm)}
-        self.pool, self.embed_act = pool, embed_act
+        self.pool = pool
         c = [max(4, int(round(v * width))) for v in (16, 64, 128, 128, 256, 256)]
         self.k = k
         self.gap1 = GAPLayer(n_features, c[0])

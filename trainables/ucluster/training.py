@@ -99,6 +99,13 @@ def recalibrate_batchnorm(core: torch.nn.Module, x: torch.Tensor, batch: int, de
         m.momentum = mom
 
 
+def build_model(cfg: dict) -> UClusterNet:
+    """The network a resolved config describes."""
+    return UClusterNet(n_classes=cfg["n_mass_bins"], embed_dim=cfg["embed_dim"], n_clusters=cfg["n_clusters"],
+                       k=cfg["k"], width=cfg["width"], pool=cfg["pool"], embed_act=cfg["embed_act"],
+                       z_norm=bool(cfg["z_norm"]))
+
+
 def init_centroids(model, core: UClusterNet, train: Split, cfg: dict, dev) -> None:
     """k-means on the embeddings of a seeded random subset of ``kmeans_init_jets`` training jets.
 
@@ -123,9 +130,7 @@ def train_loop(config: dict) -> None:
                              cfg["max_jets"], split_seed=cfg["seed"], target=cfg["mass_target"])
     test = (load_split(cfg["test_path"], cfg["n_mass_bins"], cfg["max_jets"], cfg["mass_target"])
             if cfg["test_path"] else None)
-    core = UClusterNet(n_classes=cfg["n_mass_bins"], embed_dim=cfg["embed_dim"], n_clusters=cfg["n_clusters"],
-                       k=cfg["k"], width=cfg["width"], pool=cfg["pool"], embed_act=cfg["embed_act"],
-                       z_norm=bool(cfg["z_norm"]))
+    core = build_model(cfg)
     opt = torch.optim.Adam(core.parameters(), lr=cfg["lr"])
     start, centroids_ready = 0, False
     ckpt = hpo.get_checkpoint()
