@@ -43,8 +43,8 @@ def summarise(path: Path, wall: float | None, note: str) -> str:
         f"Machine: 2-core x86_64 CPU, no GPU, Python {platform.python_version()}.", "",
         f"- trials: {len(trials)} ({', '.join(f'{v} {k}' for k, v in trials['status'].value_counts().items())}), "
         f"{int(trials['epochs'].sum())} epochs in all",
-        f"- wall time, end to end (first run, data generation included): "
-        + (f"{wall:.0f} s" if wall is not None else "see the run log") ,
+        "- wall time, end to end (first run, data generation included): "
+        + (f"{wall:.0f} s" if wall is not None else "see the run log"),
         f"- best val_loss: {best['value']:.4f} (trial {best['trial_id']}, {best['epochs']} epochs)",
         "- best configuration: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                              for k, v in best["config"].items()), "",

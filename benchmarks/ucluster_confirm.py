@@ -70,7 +70,7 @@ def confirm(a) -> None:
     test_args = prepare({"jets_per_class": a.test_jets_per_class, "data_seed": 1, "progress": False})
     import yaml
 
-    fixed = yaml.safe_load((ROOT / "search_spaces" / "ucluster.yaml").read_text())["trainable"]["args"]
+    fixed = yaml.safe_load((ROOT / "search_spaces" / a.space).read_text())["trainable"]["args"]
     fixed = {k: v for k, v in fixed.items() if k not in ("jets_per_class", "data_seed")}
     cfg = {**fixed, **best, "data_path": train_args["data_path"], "test_path": test_args["data_path"],
            "max_epochs": a.confirm_epochs}
@@ -102,15 +102,15 @@ def confirm(a) -> None:
         f"{min(p['s_per_epoch'] for p in per_seed):.0f}-{max(p['s_per_epoch'] for p in per_seed):.0f} s per epoch "
         "and seed).",
         "",
-        "Search and main results: [ucluster.md](ucluster.md).",
+        f"Search and main results: [{Path(a.space).stem}.md]({Path(a.space).stem}.md).",
         "",
         "## Setup",
         "",
         f"* Configuration: `{json.dumps(best)}`"
         + (f" = trial {BEST_TRIAL_REPORTED['trial']} of ucluster.md at full precision" if not a.confirm_config
            else " (given with --confirm-config)")
-        + "; fixed as in `search_spaces/ucluster.yaml`: "
-        + ", ".join(f"{k}={v}" for k, v in fixed.items()) + f"; {a.confirm_epochs} epochs "
+        + f"; fixed as in `search_spaces/{a.space}`: "
+        + ", ".join(f"{k}={v}" for k, v in fixed.items() if k not in best) + f"; {a.confirm_epochs} epochs "
         f"(the search stopped at {e12}); lr = lr · lr_decay^epoch continues on the same schedule, α keeps growing.",
         f"* Data: the search's cached files: training file {3 * a.jets_per_class} jets (data_seed 0), test file "
         f"{3 * a.test_jets_per_class} jets (data_seed 1, {len(test)} after the mass window, the same for every seed).",

@@ -8,6 +8,10 @@ to k-means on the jet mass alone and the published 0.81 (Mikuni & Canelli, PRD 1
     python benchmarks/ucluster_hpo.py                 # ~35 min on a 2-core CPU (diagnostics + search)
     python benchmarks/ucluster_hpo.py --num-samples 4 --max-epochs 6 --out /tmp/u.md   # quick look
 
+``--space`` / ``--search`` run another space with another searcher on the same files, e.g. the second-stage
+search of benchmarks/results/ucluster_wide.md (``--space ucluster_wide.yaml --search tpe --num-samples 16
+--diagnostic-epochs 0 --out benchmarks/results/ucluster_wide.md``).
+
 Confirmation of one configuration (no search, no diagnostics; ``benchmarks/ucluster_confirm.py``): train the
 search's best (or ``--confirm-config``) with several model seeds on the same cached files, longer, and write
 benchmarks/results/ucluster_confirm.md:
@@ -242,6 +246,8 @@ def main() -> None:
     ap.add_argument("--grace-period", type=int, default=4)
     ap.add_argument("--time-limit-min", type=float, default=24.0, help="wall-clock budget of the search")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--space", default="ucluster.yaml", help="search space under search_spaces/")
+    ap.add_argument("--search", default="random", help="searcher of the search (random, tpe, ...)")
     ap.add_argument("--diagnostic-epochs", type=int, default=8,
                     help="epochs of each network variant in the diagnostics section (0: skip it)")
     ap.add_argument("--diagnostic-jets-per-class", type=int, default=1500,
@@ -295,11 +301,12 @@ def main() -> None:
     diag_s = time.perf_counter() - t_diag
 
     t_hpo = time.perf_counter()
+    space_path = ROOT / "search_spaces" / a.space
     with tempfile.TemporaryDirectory(prefix="ucluster_bench_") as storage:
-        res = hpo.tune("ucluster", space=str(ROOT / "search_spaces" / "ucluster.yaml"), metric="cluster_acc",
+        res = hpo.tune("ucluster", space=str(space_path), metric="cluster_acc",
                        mode="max", num_samples=a.num_samples, max_epochs=a.max_epochs,
                        scheduler={"name": "asha", "grace_period": a.grace_period, "reduction_factor": 2},
-                       search="random", seed=a.seed, storage=storage, max_concurrent=2, verbose=False,
+                       search=a.search, seed=a.seed, storage=storage, max_concurrent=2, verbose=False,
                        time_limit_s=60 * a.time_limit_min,
                        trainable_args={"data_path": train_args["data_path"], "test_path": test_args["data_path"],
                                        "jets_per_class": a.jets_per_class})
@@ -308,15 +315,17 @@ def main() -> None:
 
     import yaml
 
-    fixed = yaml.safe_load((ROOT / "search_spaces" / "ucluster.yaml").read_text())["trainable"]["args"]
-    fixed = {k: v for k, v in fixed.items() if k in ("width", "k", "n_mass_bins", "focal_alpha", "pool", "embed_act",
-                                                     "z_norm")}
+    space_doc = yaml.safe_load(space_path.read_text())
+    space_keys = list(space_doc["hyperparameters"])
+    fixed = {k: v for k, v in space_doc["trainable"]["args"].items()
+             if k in ("width", "k", "n_mass_bins", "focal_alpha", "pool", "embed_act", "z_norm", "mass_target",
+                      "batch_size")
+             and k not in space_keys}
     curves, trials = res.curves, res.trials
     best = curves[curves["trial_id"] == res.best_trial_id].sort_values("epoch")
     last = best.iloc[-1]
     per_trial = curves.sort_values("epoch").groupby("trial_id").last()
-    space_keys = [k for k in ("lr", "lr_decay", "batch_size", "focal_gamma", "beta", "alpha_growth",
-                              "pretrain_epochs", "embed_dim") if k in trials.columns]
+    space_keys = [k for k in space_keys if k in trials.columns]
     command = "python benchmarks/ucluster_hpo.py" + ("".join(f" {x}" for x in sys.argv[1:]))
     lines = [
         "# UCluster: HPO on generated W/Z/top jets",
@@ -335,7 +344,7 @@ def main() -> None:
         f"{gen_train['jets_per_cpu_s']:.1f} jets per CPU-second (training file, {gen_train['wall_s']:.0f} s); "
         f"test file {gen_test['jets_per_s']:.1f} jets/s. (Cached samples are reused; the rates are those measured "
         "when the files were generated.)",
-        f"* Search: `hpo.tune` on `search_spaces/ucluster.yaml` (random search, seed {a.seed}, {a.num_samples} trials, "
+        f"* Search: `hpo.tune` on `search_spaces/{a.space}` ({a.search} search, seed {a.seed}, {a.num_samples} trials, "
         f"ASHA grace {a.grace_period}, reduction 2, max {a.max_epochs} epochs, 2 concurrent 1-CPU trials, "
         f"fixed: {', '.join(f'{k}={v}' for k, v in fixed.items())}; search time limit {a.time_limit_min:g} min, "
         "trials still running at the limit are cut there). Selection metric: validation `cluster_acc` at the "
