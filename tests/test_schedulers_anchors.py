@@ -58,4 +58,4 @@ def test_swift_on_mlpf_saves_epochs_and_finds_hyperbands_best(seed, mlpf_table):
     assert first == ["CONTINUE"] * 16 + ["PAUSE"] * 47
     assert {(r, e) for r, e, _ in core.pool.fit_log} == {
         (2, 1), (3, 2), (3, 3), (6, 3), (6, 5), (12, 6), (12, 9), (25, 13), (25, 19), (50, 25), (100, 50)}
-    assert sw.stop_reasons.get("predictor", 0) > 0
+    assert sw.stop_reasons.get("stopped_predictor", 0) > 0

@@ -8,7 +8,7 @@ import pytest
 from hpo.bench.reference_predictor import minmax_nusvr
 from hpo.bench.replay import replay
 from hpo.bench.synthetic import synthetic_table
-from hpo.protocols import SchedulerCore
+from hpo.protocols import Outcome, SchedulerCore
 from hpo.schedulers import build_core
 from hpo.schedulers.brackets import hyperband_epochs, hyperband_trials
 
@@ -77,6 +77,6 @@ def test_non_finite_loss_stops_trial_as_worst(name):
     for t in ("a", "b"):
         core.on_trial_add(t)
     assert core.on_result("a", 1, float("nan")) == "STOP"
-    assert core.stop_reason("a") == "non-finite metric"
+    assert core.stop_reason("a").outcome is Outcome.NON_FINITE
     assert core.on_result("a", 2, 1.0) == "STOP"  # stays stopped
     assert core.on_result("b", 1, 1.0) in ("CONTINUE", "PAUSE")

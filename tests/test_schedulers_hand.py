@@ -1,6 +1,8 @@
 """ASHA, Hyperband and Swift-Hyperband decisions against hand-computed rung tables."""
 from __future__ import annotations
 
+from hpo.protocols import Outcome
+
 import numpy as np
 
 from hpo.bench.replay import replay
@@ -25,8 +27,19 @@ def _run(core, curves, max_epochs):
     return replay(core, table, max_epochs=max_epochs, n_trials=n, seed=0, rows=list(range(n)))
 
 
+def _short(r) -> str:
+    """A typed StopReason in the hand-written words below."""
+    if r.outcome is Outcome.STOPPED_RUNG:
+        return f"rung {r.rung}"
+    if r.outcome is Outcome.NOT_PROMOTED:
+        return f"not promoted from rung {r.rung}"
+    if r.outcome is Outcome.STOPPED_PREDICTOR:
+        return f"predictor at epoch {r.epoch}"
+    return str(r.outcome)
+
+
 def _reasons(core, n):
-    return [core.stop_reason(f"t{i:05d}") for i in range(n)]
+    return [_short(core.stop_reason(f"t{i:05d}")) for i in range(n)]
 
 
 def test_hyperband_hand_computed_rungs():

@@ -26,15 +26,6 @@ from hpo.protocols import CONTINUE, PAUSE, STOP
 from trainables.replay.table import CurveTable
 
 
-def reason_kind(reason: str | None) -> str:
-    """Group stop reasons: "completed", "rung", "predictor", "non-finite metric", ..."""
-    if not reason:
-        return "none"
-    if reason.startswith("not promoted"):
-        return "not promoted"
-    return reason.split(" ")[0] if reason.startswith(("rung", "predictor")) else reason
-
-
 def paired_rows(n_rows: int, n_trials: int, seed: int) -> list[int]:
     """Rows for trials 0..n_trials-1: concatenated seeded permutations (no repeats within a pass)."""
     rng = np.random.default_rng(seed)
@@ -56,7 +47,7 @@ class ReplayResult:
     sim_time: float
     wall_s: float
     workers: int
-    stop_reasons: dict[str, int] = field(default_factory=dict)
+    stop_reasons: dict[str, int] = field(default_factory=dict)  # outcome value -> trials
     per_trial_epochs: dict[str, int] = field(default_factory=dict)
     log: list[tuple[str, int, str]] = field(default_factory=list)  # (trial, epoch, decision)
 
@@ -144,7 +135,7 @@ def replay(core, table: CurveTable, *, max_epochs: int, n_trials: int, seed: int
     best_final = float(table.curves[:, -1].min())
     row = row_of[chosen] if chosen else None
     final = table.final_loss(row) if chosen else float("inf")
-    reasons = Counter(reason_kind(core.stop_reason(t)) for t in ids)
+    reasons = Counter(str(r.outcome) if (r := core.stop_reason(t)) else "none" for t in ids)
     return ReplayResult(
         epochs=total, trials=n_trials, chosen_trial=chosen, chosen_row=row,
         chosen_loss=float(table.curves[row, max_epochs - 1]) if chosen else float("inf"),

@@ -8,12 +8,13 @@ Rungs are at ``grace_period * eta**k`` epochs (below ``max_epochs``); a trial co
 
 * ``"stop"`` (early-stopping ASHA, as in Ray's ``AsyncHyperBandScheduler``): when a trial reaches
   a rung it continues iff its loss is ``<=`` the ``1/eta`` quantile (linear interpolation) of all
-  losses recorded at that rung so far, itself included; otherwise it is stopped (``"rung r"``).
+  losses recorded at that rung so far, itself included; otherwise it is stopped
+  (``Outcome.STOPPED_RUNG`` at rung ``r``).
 * ``"promote"`` (the paper's Algorithm 2): a trial PAUSEs at each rung.  A free worker resumes the
   best paused trial that is among the top ``floor(|rung|/eta)`` of its rung, searching rungs from
   the top down; if none qualifies it starts a new trial.  When no trial is running, none is
   pending and no more will be added, the trials still paused are stopped
-  (``"not promoted from rung r"``).
+  (``Outcome.NOT_PROMOTED``).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from hpo.protocols import CONTINUE, PAUSE, STOP
+from hpo.protocols import CONTINUE, PAUSE, STOP, Decision, Outcome, StopReason
 
 from .base import CoreBase
 
@@ -47,7 +48,7 @@ class ASHACore(CoreBase):
         self.rungs: dict[int, list[tuple[str, float]]] = {m: [] for m in self.milestones}
         self.top_rung: dict[str, int] = {}  # trial -> the highest milestone it is recorded at
 
-    def _decide(self, trial_id: str, epoch: int) -> str:
+    def _decide(self, trial_id: str, epoch: int) -> Decision:
         top = self.top_rung.get(trial_id, 0)
         reached = [m for m in self.milestones if top < m <= epoch]
         if not reached:
@@ -61,7 +62,7 @@ class ASHACore(CoreBase):
             cutoff = float(np.quantile(losses, 1.0 / self.eta))
             if self.loss_at(trial_id, m) <= cutoff:
                 return CONTINUE
-            self.stop(trial_id, f"rung {m}")
+            self.stop(trial_id, StopReason(Outcome.STOPPED_RUNG, rung=m, rule="rank"))
             return STOP
         return PAUSE if epoch < self.max_epochs else CONTINUE
 
@@ -89,8 +90,12 @@ class ASHACore(CoreBase):
         if self.sealed and not busy:
             for t in runnable:
                 if self.status[t] == "paused":
-                    self.stop(t, f"not promoted from rung {self.epoch(t)}")
+                    self.stop(t, StopReason(Outcome.NOT_PROMOTED, rung=self.top_rung.get(t), rule="rank"))
         return None
+
+    @property
+    def uses_pause(self) -> bool:
+        return self.variant == "promote"
 
     def get_state(self) -> dict[str, Any]:
         st = self.base_state()

@@ -4,8 +4,8 @@ A core sees trials only by id.  ``CoreBase`` keeps each trial's learning curve (
 epoch), its status and the reason it stopped, and implements the parts of
 ``hpo.protocols.SchedulerCore`` that are the same for every algorithm:
 
-* a non-finite loss stops the trial (reason ``"non-finite metric"``) and counts as +inf;
-* a trial that reaches ``max_epochs`` is stopped as ``"completed"``;
+* a non-finite loss stops the trial (``Outcome.NON_FINITE``) and counts as +inf;
+* a trial that reaches ``max_epochs`` ends as ``Outcome.COMPLETED``;
 * trials the core stops while they are *not* reporting (paused losers of a rung cut) are queued in
   ``take_stops()``; the driver (Ray adapter or replay simulator) must stop them;
 * ``seal()`` tells the core no more trials will be added (partly filled brackets may then close).
@@ -17,14 +17,16 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Mapping
 
-from hpo.protocols import CONTINUE, PAUSE, STOP
+from hpo.protocols import CONTINUE, PAUSE, STOP, Decision, Outcome, StopReason
 
 LIVE = ("pending", "running", "paused")
 ENDED = ("stopped", "completed", "removed")
 
 
 class CoreBase:
+    """Implements ``hpo.protocols.SchedulerCore`` up to the algorithm's own hooks."""
     kind = "base"
+    uses_pause = False
 
     def __init__(self, max_epochs: int):
         if int(max_epochs) < 1:
@@ -32,7 +34,7 @@ class CoreBase:
         self.max_epochs = int(max_epochs)
         self.curves: dict[str, list[float]] = {}
         self.status: dict[str, str] = {}
-        self.reasons: dict[str, str] = {}
+        self.reasons: dict[str, StopReason] = {}
         self.sealed = False
         self._to_stop: list[str] = []
         self._reporting: str | None = None
@@ -45,7 +47,7 @@ class CoreBase:
         self.status[trial_id] = "pending"
         self._added(trial_id)
 
-    def on_result(self, trial_id: str, epoch: int, loss: float) -> str:
+    def on_result(self, trial_id: str, epoch: int, loss: float) -> Decision:
         if trial_id not in self.status:
             raise KeyError(f"scheduler core got a result for unknown trial {trial_id!r}")
         if self.status[trial_id] in ENDED:
@@ -56,14 +58,14 @@ class CoreBase:
         self._reporting = trial_id
         try:
             if not math.isfinite(self.curves[trial_id][-1]):
-                self._end(trial_id, "stopped", "non-finite metric")
+                self._end(trial_id, "stopped", StopReason(Outcome.NON_FINITE, epoch=epoch))
                 self._trial_ended(trial_id)
                 return STOP
             decision = self._decide(trial_id, epoch)
             if self.status[trial_id] in ENDED:
                 return STOP
             if epoch >= self.max_epochs:
-                self._end(trial_id, "completed", "completed")
+                self._end(trial_id, "completed", StopReason(Outcome.COMPLETED, epoch=epoch))
                 self._trial_ended(trial_id)
                 return STOP
             if decision == PAUSE:
@@ -75,16 +77,17 @@ class CoreBase:
     def on_trial_complete(self, trial_id: str) -> None:
         if self.status.get(trial_id) not in LIVE:
             return
-        if self.epoch(trial_id) >= self.max_epochs:
-            self._end(trial_id, "completed", "completed")
+        e = self.epoch(trial_id)
+        if e >= self.max_epochs:
+            self._end(trial_id, "completed", StopReason(Outcome.COMPLETED, epoch=e))
         else:
-            self._end(trial_id, "stopped", f"ended by the trainable at epoch {self.epoch(trial_id)}")
+            self._end(trial_id, "stopped", StopReason(Outcome.ENDED_EARLY, epoch=e))
         self._trial_ended(trial_id)
 
     def on_trial_remove(self, trial_id: str) -> None:
         if self.status.get(trial_id) not in LIVE:
             return
-        self._end(trial_id, "removed", f"removed at epoch {self.epoch(trial_id)}")
+        self._end(trial_id, "removed", StopReason(Outcome.REMOVED, epoch=self.epoch(trial_id)))
         self._trial_ended(trial_id)
 
     def choose_trial_to_run(self, runnable: Iterable[str]) -> str | None:
@@ -96,8 +99,11 @@ class CoreBase:
                 self.status[t] = "paused"
         return self._choose(ids)
 
-    def stop_reason(self, trial_id: str) -> str | None:
+    def stop_reason(self, trial_id: str) -> StopReason | None:
         return self.reasons.get(trial_id)
+
+    def trial_status(self, trial_id: str) -> str | None:
+        return self.status.get(trial_id)
 
     def seal(self) -> None:
         """No more trials will be added."""
@@ -132,21 +138,25 @@ class CoreBase:
         v = float(loss)
         c.append(v if math.isfinite(v) else math.inf)
 
-    def _end(self, trial_id: str, status: str, reason: str) -> None:
+    def _end(self, trial_id: str, status: str, reason: StopReason) -> None:
         was = self.status[trial_id]
         self.status[trial_id] = status
         self.reasons.setdefault(trial_id, reason)
         if status == "stopped" and was in ("paused", "pending") and trial_id != self._reporting:
             self._to_stop.append(trial_id)
 
-    def stop(self, trial_id: str, reason: str) -> None:
+    def stop(self, trial_id: str, reason: StopReason) -> None:
         """Stop a live trial (the reporting one gets STOP, a paused one is queued for the driver)."""
+        if reason.epoch is None:
+            reason = StopReason(reason.outcome, epoch=self.epoch(trial_id), rung=reason.rung,
+                                predicted=reason.predicted, rule=reason.rule, detail=reason.detail)
         if self.alive(trial_id):
             self._end(trial_id, "stopped", reason)
 
     def base_state(self) -> dict[str, Any]:
         return {"kind": self.kind, "max_epochs": self.max_epochs, "curves": json_floats(self.curves),
-                "status": self.status, "reasons": self.reasons, "sealed": self.sealed,
+                "status": self.status, "reasons": {k: r.to_dict() for k, r in self.reasons.items()},
+                "sealed": self.sealed,
                 "to_stop": self._to_stop}
 
     def set_base_state(self, state: Mapping[str, Any]) -> None:
@@ -157,7 +167,7 @@ class CoreBase:
                              f"this core has {self.max_epochs}")
         self.curves = {k: [float(x) for x in v] for k, v in state["curves"].items()}
         self.status = dict(state["status"])
-        self.reasons = dict(state["reasons"])
+        self.reasons = {k: StopReason.from_dict(r) for k, r in state["reasons"].items()}
         self.sealed = bool(state["sealed"])
         self._to_stop = list(state["to_stop"])
 
@@ -165,7 +175,7 @@ class CoreBase:
     def _added(self, trial_id: str) -> None:
         pass
 
-    def _decide(self, trial_id: str, epoch: int) -> str:
+    def _decide(self, trial_id: str, epoch: int) -> Decision:
         return CONTINUE
 
     def _choose(self, runnable: list[str]) -> str | None:

@@ -23,6 +23,7 @@ from .successive_halving import SHBracket
 
 class HyperbandCore(CoreBase):
     kind = "hyperband"
+    uses_pause = True
     bracket_class = SHBracket
 
     def __init__(self, max_epochs: int, eta: int = 2):

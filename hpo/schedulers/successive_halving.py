@@ -7,7 +7,7 @@ A bracket owns up to ``n`` trials.  Round ``i`` trains the round's trials (in di
 ``r_i`` epochs; trials that get there first PAUSE.  When every trial of the round has reached
 ``r_i`` (or died), the round is cut: the best ``max(floor(len(round) / eta), 1)`` trials with a
 finite loss at ``r_i`` go on to round ``i + 1`` in ascending-loss order; the others are stopped
-with reason ``"rung r_i"``.  Trials that reach ``R`` (the last rung) complete.
+as ``Outcome.STOPPED_RUNG`` at rung ``r_i``.  Trials that reach ``R`` (the last rung) complete.
 
 The bracket reads curves and statuses from its core (``hpo.schedulers.base.CoreBase``) and
 never stores them itself; ``get_state`` holds only ids and counters (JSON).
@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import math
 from typing import Any, Mapping
+
+from hpo.protocols import Outcome, StopReason
 
 from .base import LIVE
 
@@ -96,7 +98,7 @@ class SHBracket:
         last = self.round == self.s
         for t in self.order:
             if t not in survivors and not (last and self.core.epoch(t) >= self.r_i):
-                self.core.stop(t, f"rung {self.r_i}")  # trials at R complete instead
+                self.core.stop(t, StopReason(Outcome.STOPPED_RUNG, rung=self.r_i, rule="rank"))  # trials at R complete instead
         if self.round == self.s:
             self.done, self.finalists, self.order = True, survivors, []
             return

@@ -20,7 +20,7 @@ Round ``i`` of a bracket (trials resumed at ``r_prev``, round budget ``r_i``, ``
 4. threshold = ``q``-quantile of the reference trials' losses at ``r_i``;
 5. a partial trial continues to ``r_i`` iff its predicted loss is below the threshold; if fewer
    than ``n_next`` trials would reach ``r_i``, the best-predicted partial trials are added; the
-   others stop (``"predictor at epoch e"``, loss +inf for the rung);
+   others stop (``Outcome.STOPPED_PREDICTOR``, loss +inf for the rung);
 6. the usual successive-halving cut at ``r_i``.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from hpo.protocols import Predictor
+from hpo.protocols import Outcome, Predictor, StopReason
 
 from .base import json_floats
 from .hyperband import HyperbandCore
@@ -181,7 +181,8 @@ class SwiftBracket(SHBracket):
                 self.roles[t] = "sel"
             elif c.epoch(t) < r:
                 self.roles[t] = "drop"
-                c.stop(t, f"predictor at epoch {e}")
+                c.stop(t, StopReason(Outcome.STOPPED_PREDICTOR, epoch=e, rung=r, predicted=float(pred[i]),
+                                      rule="predictor"))
             # else: decision epoch == r_i; the trial keeps its true rung loss for the cut
 
     def get_state(self) -> dict[str, Any]:
@@ -211,6 +212,12 @@ class SwiftHyperbandCore(HyperbandCore):
         self.notes: list[str] = []
         self.decisions: list[dict[str, Any]] = []  # one record per predictor decision
         super().__init__(max_epochs, eta)
+
+    def decision_log(self) -> list[dict[str, Any]]:
+        return list(self.decisions)
+
+    def predictor_fit_seconds(self) -> list[float]:
+        return list(self.pool.fit_seconds)
 
     def options(self) -> dict[str, Any]:
         return {"eta": self.eta, "d": self.d, "k": self.k, "kc": self.kc, "q": self.q, "refit": self.refit}
