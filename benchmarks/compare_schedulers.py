@@ -139,7 +139,7 @@ def run_ray(args) -> None:
     import ray
 
     from hpo.bench.rayrun import ray_run
-    from hpo.cluster import SLOT
+    from hpo.ray.cluster import SLOT
 
     methods = _methods(args.methods, tuple(m for m in ALL if m not in OPTUNA))
     os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")

@@ -106,7 +106,7 @@ def one_ray_run(label: str, sched, fn, space, n: int, R: int, limit_s: float | N
 def ray_part(args) -> tuple[list[dict], list[dict]]:
     import ray
 
-    from hpo.cluster import SLOT
+    from hpo.ray.cluster import SLOT
 
     os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
     ray.init(address="local", num_cpus=2, resources={SLOT: 2}, include_dashboard=True, dashboard_host="127.0.0.1",

@@ -1,20 +1,17 @@
 """Data-parallel trials: one Tune trial drives a Ray Train ``TorchTrainer`` with N workers.
 
-Train V2 pattern (Ray 2.60): the Tune function trainable builds the trainer, the workers'
-reports reach Tune's schedulers through ``TuneReportCallback``, and the Train run is named after
-the Tune trial so a paused trial's run restores from its own latest checkpoint.  With one worker
-the loop runs in the trial process (no worker group to start, ~18 s saved per trial on 2 cores).
+The Ray Train side lives in :mod:`hpo.ray.train`; this module is what a training script imports.
+With one worker the loop runs in the trial process (no worker group to start, ~18 s saved per
+trial on 2 cores).
 
 Inside ``worker_fn`` use ``hpo.report``/``hpo.get_checkpoint`` and the helpers below
 (``world()``, ``device()``, ``wrap_model``, ``shard``), which work in both cases.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence, TypeVar
 
-from . import session
 
 T = TypeVar("T")
 
@@ -51,9 +48,9 @@ def device():
     import torch
 
     if _world[1] > 1:
-        import ray.train.torch
+        from hpo.ray import train
 
-        return ray.train.torch.get_device()
+        return train.worker_device()
     if _resources.gpus_per_worker > 0 and torch.cuda.is_available():
         return torch.device("cuda")
     return torch.device("cpu")
@@ -62,9 +59,9 @@ def device():
 def wrap_model(model):
     """Move to the worker's device; DDP-wrap when there are several workers."""
     if _world[1] > 1:
-        import ray.train.torch
+        from hpo.ray import train
 
-        return ray.train.torch.prepare_model(model)
+        return train.prepare_model(model)
     return model.to(device())
 
 
@@ -78,30 +75,9 @@ def shard(items: Sequence[T]) -> list[T]:
     return list(items[rank::size])
 
 
-class _WorkerEntry:
-    """Picklable entry point run by every Train worker."""
-
-    def __init__(self, fn: Callable[[dict], Any], resources: TrialResources):
-        self.fn, self.resources = fn, resources
-
-    def __call__(self, config: dict) -> None:
-        global _world
-        import ray.train
-        import torch
-
-        from .trial import quiet_ray_logs
-
-        quiet_ray_logs()
-        ctx = ray.train.get_context()
-        _world = (ctx.get_world_rank(), ctx.get_world_size())
-        set_trial_resources(self.resources)
-        torch.set_num_threads(max(1, int(self.resources.cpus_per_worker)))
-        session._enter("train", rank=_world[0])
-        session._current.watch_metric = self.resources.metric
-        try:
-            self.fn(config)
-        finally:
-            session._leave()
+def _set_world(rank: int, size: int) -> None:
+    global _world
+    _world = (rank, size)
 
 
 def run_data_parallel(worker_fn: Callable[[dict], Any], config: dict) -> None:
@@ -113,24 +89,6 @@ def run_data_parallel(worker_fn: Callable[[dict], Any], config: dict) -> None:
         torch.set_num_threads(max(1, int(res.cpus_per_worker)))
         worker_fn(config)
         return
-    import ray.train
-    from ray import tune
-    from ray.train.torch import TorchTrainer
-    from ray.tune.integration.ray_train import TuneReportCallback
+    from hpo.ray import train
 
-    trial_id = tune.get_context().get_trial_id()
-    per_worker = {"CPU": res.cpus_per_worker}
-    if res.gpus_per_worker:
-        per_worker["GPU"] = res.gpus_per_worker
-    storage = res.storage or os.path.abspath("hpo_results/_train")
-    trainer = TorchTrainer(
-        _WorkerEntry(worker_fn, res),
-        train_loop_config=config,
-        scaling_config=ray.train.ScalingConfig(num_workers=res.workers_per_trial,
-                                               use_gpu=res.gpus_per_worker > 0,
-                                               resources_per_worker=per_worker),
-        run_config=ray.train.RunConfig(name=f"hpo-train-{trial_id}", storage_path=storage,
-                                       callbacks=[TuneReportCallback()],
-                                       checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2)),
-    )
-    trainer.fit()
+    train.fit_data_parallel(worker_fn, config, res)

@@ -27,4 +27,4 @@ class ConfigError(ValueError):
 
 
 class ExperimentStalled(RuntimeError):
-    """The scheduler left paused trials that nothing would resume; the run was stopped (``hpo.watchdog``)."""
+    """The scheduler left paused trials that nothing would resume; the run was stopped (``hpo.ray.watchdog``)."""

@@ -11,7 +11,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from .reporting import OUTCOMES, Report
+from .reporting import OUTCOMES, Report, plot_group
 
 
 def _figure(width: float = 7.5, height: float = 4.8):
@@ -45,7 +45,7 @@ def _per_trial(curves: pd.DataFrame):
 def curves_plot(rep: Report, curves: pd.DataFrame, trials: pd.DataFrame) -> None:
     from matplotlib.lines import Line2D
 
-    outcome = dict(zip(trials["trial_id"], trials["outcome"])) if not trials.empty else {}
+    outcome = dict(zip(trials["trial_id"], trials["outcome"].map(plot_group))) if not trials.empty else {}
     fig = _figure()
     ax = fig.add_subplot()
     drawn: dict[str, int] = {}

@@ -25,6 +25,7 @@ import numpy as np
 
 # ---- result keys -----------------------------------------------------------------------------
 EPOCH_KEY = "hpo_epoch"  # epochs completed, monotonic across pause/resume (Tune's iteration is not)
+NONFINITE_KEY = "hpo_nonfinite"  # set on the report whose objective was NaN/inf (the trial ends)
 
 
 class Decision(str, Enum):
@@ -147,6 +148,10 @@ class Objective:
         return (min(vals) if self.mode == "min" else max(vals)) if vals else None
 
 
+LIVE = ("pending", "running", "paused")  # SchedulerCore.trial_status values of a live trial
+ENDED = ("stopped", "completed", "removed")
+
+
 # ---- roles -------------------------------------------------------------------------------------
 @runtime_checkable
 class Stateful(Protocol):
@@ -234,3 +239,6 @@ class Diagnostics(Protocol):
     def decision_log(self) -> list[dict[str, Any]]: ...
 
     def predictor_fit_seconds(self) -> list[float]: ...
+
+    def run_notes(self) -> list[str]:
+        """Lines the run prints at its end (e.g. that a configured predictor never decided)."""

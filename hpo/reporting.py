@@ -1,11 +1,11 @@
 """Results report: a table of the best trials and PNG plots of one results directory.
 
-``make_report(RESULTS_DIR)`` (CLI: ``python -m hpo.report RESULTS_DIR``) reads ``curves.parquet``
+``make_report(RESULTS_DIR)`` (CLI: ``python -m hpo report RESULTS_DIR``) reads ``curves.parquet``
 and, when present, ``trials.parquet``, ``experiment.yaml`` and ``predictions.parquet`` (the Swift
 predictor decisions), and writes into ``RESULTS_DIR/report/``:
 
-* ``curves.png``: learning curves coloured by outcome (finished, stopped by a rung, stopped by the
-  predictor, other stops, failed, still running);
+* ``curves.png``: learning curves coloured by outcome (completed, stopped at a rung, stopped by
+  the predictor, other stops, failed, still running);
 * ``best_vs_epochs.png``: best metric so far against epochs consumed by the whole experiment;
 * ``predicted_vs_true.png``: Swift predictions against the true loss at the rung (García Amboage
   et al., EPJ Web Conf. 295, 12005 (2024)), for the continued trials; stopped ones as a rug;
@@ -31,10 +31,10 @@ import yaml
 
 from .errors import ConfigError
 
-OUTCOMES = {  # label -> colour
-    "finished": "tab:green", "stopped by rung": "tab:orange", "stopped by predictor": "tab:red",
-    "stopped (other)": "tab:gray", "failed": "black", "running": "tab:blue"}
-_NOT_HPS = {"trial_id", "epochs", "status", "stop_reason", "outcome"}
+OUTCOMES = {  # plot group (``plot_group``) -> colour
+    "completed": "tab:green", "stopped at a rung": "tab:orange", "stopped by the predictor": "tab:red",
+    "other stop": "tab:gray", "failed": "black", "running": "tab:blue"}
+_NOT_HPS = {"trial_id", "epochs", "stop_reason", "outcome", "stop_rung"}
 
 
 @dataclass
@@ -59,19 +59,15 @@ class Report:
         return "\n".join(lines)
 
 
-def outcome_of(status: str | None, reason: str | None) -> str:
-    r = (reason or "").lower()
-    if status == "completed":
-        return "finished"
-    if status == "failed":
-        return "failed"
-    if r.startswith("predictor"):
-        return "stopped by predictor"
-    if r.startswith("rung") or r.startswith("not promoted"):
-        return "stopped by rung"
-    if status in ("stopped", "finished"):
-        return "stopped (other)" if status == "stopped" else "finished"
-    return "running"
+def plot_group(outcome: str) -> str:
+    """The colour group of an ``Outcome`` value in the plots (``running`` for a live trial)."""
+    if outcome in ("completed", "running"):
+        return outcome
+    if outcome in ("stopped_rung", "not_promoted"):
+        return "stopped at a rung"
+    if outcome == "stopped_predictor":
+        return "stopped by the predictor"
+    return "failed" if outcome == "failed" else "other stop"
 
 
 def _read_config(d: Path) -> dict[str, Any]:
@@ -122,8 +118,8 @@ def _trials_from_curves(curves: pd.DataFrame, metric: str, max_epochs: int | Non
         epochs = int(c["epoch"].max())
         done = max_epochs is not None and epochs >= max_epochs
         rows.append({"trial_id": tid, **configs.get(tid, {}), metric: float(c[metric].iloc[-1]), "epochs": epochs,
-                     "status": "completed" if done else "running",
-                     "stop_reason": "max_epochs" if done else "live"})
+                     "outcome": "completed" if done else "running",
+                     "stop_reason": "completed" if done else "live"})
     return pd.DataFrame(rows)
 
 
@@ -148,8 +144,6 @@ def make_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike | Non
         trials = pd.read_parquet(d / "trials.parquet")
         hps = [k for k in (cfg.get("hyperparameters") or {}) if k in trials.columns] or \
             [c for c in trials.columns if c not in _NOT_HPS | {metric}]
-    if not trials.empty:
-        trials["outcome"] = [outcome_of(s, r) for s, r in zip(trials["status"], trials["stop_reason"])]
     out = Path(out_dir) if out_dir is not None else d / "report"
     out.mkdir(parents=True, exist_ok=True)
     rep = Report(d, out, live, metric, mode, _best_table(trials, metric, mode, hps, top), notes=notes)
@@ -194,11 +188,8 @@ def predictions_frame(decisions: list[dict[str, Any]], mode: str = "min") -> pd.
     return df
 
 
-def write_predictions(results_dir: str | os.PathLike, scheduler: Any, mode: str = "min") -> Path | None:
-    """Write ``predictions.parquet`` from a scheduler with a Swift core (returns None otherwise)."""
-    decisions = getattr(getattr(scheduler, "core", None), "decisions", None)
-    if decisions is None:
-        return None
+def write_predictions(results_dir: str | os.PathLike, decisions: list[dict[str, Any]], mode: str = "min") -> Path:
+    """Write ``predictions.parquet``: a scheduler's predictor decisions (``Diagnostics.decision_log``)."""
     path = Path(results_dir) / "predictions.parquet"
     predictions_frame(decisions, mode).to_parquet(path, index=False)
     return path

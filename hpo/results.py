@@ -18,8 +18,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from .session import EPOCH_KEY
-from .trial import NONFINITE_KEY
+from .protocols import EPOCH_KEY, NONFINITE_KEY, Objective, Outcome, StopReason
 
 _SKIP = {"config", "date", "hostname", "node_ip", "pid", "trial_id", "experiment_id", "timestamp",
          "time_this_iter_s", "time_total_s", "time_since_restore", "iterations_since_restore",
@@ -39,9 +38,17 @@ class CurveStore:
 
     def __init__(self, metric: str, mode: str):
         self.metric, self.mode = metric, mode
+        self.objective = Objective(metric, mode)
         self._rows: dict[tuple[str, int], dict[str, Any]] = {}
         self.trials: dict[str, dict[str, Any]] = {}
-        self.best: tuple[float, str] | None = None
+
+    @property
+    def best(self) -> tuple[float, str] | None:
+        """(value, trial) of the best trial by its last reported value: the same definition as the
+        trials table and ``best.json`` use (not the best epoch of any curve)."""
+        vals = [(t["last"], tid) for tid, t in self.trials.items()
+                if t.get("last") is not None and math.isfinite(t["last"])]
+        return min(vals, key=lambda vt: self.objective.loss(vt[0])) if vals else None
 
     @property
     def rows(self) -> list[dict[str, Any]]:
@@ -51,6 +58,10 @@ class CurveStore:
         t = self.trials.setdefault(trial_id, {"config": {k: _plain(v) for k, v in config.items()},
                                               "epochs": 0, "nonfinite": False})
         epoch = int(result.get(EPOCH_KEY, t["epochs"] + 1))
+        if epoch <= t["epochs"]:  # re-run from an earlier checkpoint: its later epochs are gone
+            for e in range(epoch + 1, t["epochs"] + 1):
+                self._rows.pop((trial_id, e), None)
+            t["epochs"] = epoch
         row: dict[str, Any] = {"trial_id": trial_id, "epoch": epoch}
         for k, v in result.items():
             if _numeric(v) and k not in _SKIP and k != EPOCH_KEY:
@@ -62,22 +73,32 @@ class CurveStore:
             t["nonfinite"] = True
         if _numeric(value):
             t["last"] = float(value)
-            if math.isfinite(value):
-                better = self.best is None or (value < self.best[0] if self.mode == "min" else value > self.best[0])
-                if better:
-                    self.best = (float(value), trial_id)
+
+    def value_at(self, trial_id: str, epoch: int) -> float | None:
+        """The objective's finite value a trial reported at ``epoch``, or None."""
+        v = self._rows.get((trial_id, int(epoch)), {}).get(self.metric)
+        return v if v is not None and math.isfinite(v) else None
+
+    def loss_curves(self) -> dict[str, list[float]]:
+        """Each trial's objective as losses by epoch (NaN where no epoch was reported, +inf for a
+        non-finite value): what a scheduler core holds, rebuilt on resume from this one record."""
+        out: dict[str, list[float]] = {}
+        for tid, t in self.trials.items():
+            rows = [self._rows.get((tid, e)) for e in range(1, t["epochs"] + 1)]
+            out[tid] = [math.nan if r is None or r.get(self.metric) is None else self.objective.loss(r[self.metric])
+                        for r in rows]
+        return out
 
     def curves(self) -> pd.DataFrame:
         rows = self.rows
         return pd.DataFrame(rows) if rows else pd.DataFrame(columns=["trial_id", "epoch"])
 
     def get_state(self) -> dict[str, Any]:
-        return {"rows": self.rows, "trials": self.trials, "best": list(self.best) if self.best else None}
+        return {"rows": self.rows, "trials": self.trials}
 
     def set_state(self, st: dict[str, Any]) -> None:
         self._rows = {(r["trial_id"], int(r["epoch"])): dict(r) for r in st["rows"]}
         self.trials = {k: dict(v) for k, v in st["trials"].items()}
-        self.best = tuple(st["best"]) if st.get("best") else None
 
 
 @dataclass
@@ -96,33 +117,42 @@ class ExperimentResult:
                 f"best_config={self.best_config!r}, trials={len(self.trials)})")
 
 
+def trial_outcome(*, epochs: int, max_epochs: int, nonfinite: bool, error: str | None, reason: StopReason | None,
+                  tune_status: str, time_limited: bool) -> StopReason:
+    """How one trial ended, from everything the driver knows about it (first match wins)."""
+    if nonfinite:
+        return StopReason(Outcome.NON_FINITE, epoch=epochs)
+    if error is not None:
+        return StopReason(Outcome.FAILED, epoch=epochs, detail=error)
+    if epochs >= max_epochs:
+        return StopReason(Outcome.COMPLETED, epoch=epochs)
+    if reason is not None and reason.outcome is not Outcome.FAILED:
+        return reason
+    if time_limited:
+        return StopReason(Outcome.TIME_LIMIT, epoch=epochs)
+    if tune_status == "TERMINATED" and epochs > 0:
+        return StopReason(Outcome.ENDED_EARLY, epoch=epochs)
+    return StopReason(Outcome.UNFINISHED, epoch=epochs)
+
+
 def trials_table(store: CurveStore, *, space_keys: list[str], max_epochs: int, statuses: dict[str, str],
-                 errors: dict[str, str], reasons: dict[str, str], time_limited: bool = False) -> pd.DataFrame:
-    """One row per trial with its outcome; ``time_limited``: the experiment's time limit ended it."""
+                 errors: dict[str, str], reasons: dict[str, StopReason], time_limited: bool = False) -> pd.DataFrame:
+    """One row per trial: hyperparameters, the last reported value, epochs, ``outcome`` (an
+    ``hpo.protocols.Outcome`` value), ``stop_reason`` (the same in words, with its rung/epoch/
+    prediction/error) and ``stop_rung``.  ``time_limited``: the experiment's time limit ended it."""
     rows = []
-    ended = "time limit" if time_limited else "experiment ended before it finished"
     for tid in sorted(set(store.trials) | set(statuses)):
         t = store.trials.get(tid, {"config": {}, "epochs": 0, "nonfinite": False})
-        status = statuses.get(tid, "UNKNOWN")
-        if t.get("nonfinite"):
-            outcome, why = "stopped", f"non-finite {store.metric}"
-        elif tid in errors:
-            outcome, why = "failed", errors[tid]
-        elif t["epochs"] >= max_epochs:
-            outcome, why = "completed", "max_epochs"
-        elif tid in reasons:
-            outcome, why = "stopped", reasons[tid]
-        elif t["epochs"] == 0:
-            outcome, why = "not started", ended
-        elif status == "TERMINATED" and not time_limited:
-            outcome, why = "finished", "trainable returned"
-        else:
-            outcome, why = "stopped", ended
+        why = trial_outcome(epochs=t["epochs"], max_epochs=max_epochs, nonfinite=bool(t.get("nonfinite")),
+                            error=errors.get(tid), reason=reasons.get(tid), tune_status=statuses.get(tid, ""),
+                            time_limited=time_limited)
         row = {"trial_id": tid}
         row.update({k: t["config"].get(k) for k in space_keys})
-        row.update({store.metric: t.get("last"), "epochs": t["epochs"], "status": outcome, "stop_reason": why})
+        row.update({store.metric: t.get("last"), "epochs": t["epochs"], "outcome": why.outcome.value,
+                    "stop_reason": str(why), "stop_rung": why.rung})
         rows.append(row)
-    return pd.DataFrame(rows)
+    cols = ["trial_id", *space_keys, store.metric, "epochs", "outcome", "stop_reason", "stop_rung"]
+    return pd.DataFrame(rows, columns=cols).astype({"stop_rung": "Int64"})
 
 
 def pick_best(trials: pd.DataFrame, metric: str, mode: str, max_epochs: int) -> pd.Series | None:
@@ -134,8 +164,7 @@ def pick_best(trials: pd.DataFrame, metric: str, mode: str, max_epochs: int) -> 
         return None
     full = ok[ok["epochs"] >= max_epochs]
     pool = full if not full.empty else ok
-    idx = pool[metric].idxmin() if mode == "min" else pool[metric].idxmax()
-    return pool.loc[idx]
+    return pool.loc[pool[metric].map(Objective(metric, mode).loss).idxmin()]
 
 
 def write(path: Path, store: CurveStore, trials: pd.DataFrame, config: dict[str, Any],

@@ -1,7 +1,7 @@
 """Searchers: random, grid, Optuna TPE, Hyperopt TPE (through Ray's adapters) and BOHB (ours).
 
 ``validate`` runs before Ray starts and says when a searcher cannot handle a distribution;
-``build`` returns ``(search_alg, param_space, num_samples_override)`` for ``ray.tune.Tuner``.
+:func:`hpo.ray.searcher.build` makes the Tune search algorithm.
 Every searcher is seeded: the same seed gives the same sequence of suggestions for the same
 sequence of results.
 """
@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 from .errors import ConfigError
 from .registry import SEARCHER_NAMES
-from .space import Choice, Distribution, to_tune_space
+from .space import Choice, Distribution
 
 MAX_GRID = 10_000
 _OPTIONS = {
@@ -81,53 +81,13 @@ def validate(name: str, options: Mapping[str, Any], space: Mapping[str, Distribu
 
 
 def _convert(name: str, space: Mapping[str, Distribution]):
-    tune_space = to_tune_space(space)
+    from .ray.searcher import convert_space
+
     try:
-        if name == "tpe":
-            from ray.tune.search.optuna import OptunaSearch
-
-            return OptunaSearch.convert_search_space(tune_space)
-        from ray.tune.search.hyperopt import HyperOptSearch
-
-        return HyperOptSearch.convert_search_space(tune_space)
+        return convert_space(name, space)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"searcher {name!r} cannot handle this space: {exc}", "hyperparameters") from None
 
 
 def grid_size(space: Mapping[str, Distribution]) -> int:
     return math.prod(len(d.grid_values()) for d in space.values())
-
-
-def build(name: str, options: Mapping[str, Any], space: Mapping[str, Distribution], *, metric: str,
-          mode: str, seed: int | None, max_epochs: int) -> tuple[Any, dict[str, Any], int | None]:
-    """Return (search_alg or None, Tune param_space, num_samples override or None)."""
-    tune_space = to_tune_space(space)
-    if name == "random":
-        from ray.tune.search import BasicVariantGenerator
-
-        return BasicVariantGenerator(random_state=seed), tune_space, None
-    if name == "grid":
-        from ray import tune
-        from ray.tune.search import BasicVariantGenerator
-
-        grid_space = {k: tune.grid_search(d.grid_values()) for k, d in space.items()}
-        return BasicVariantGenerator(random_state=seed), grid_space, 1
-    if name == "tpe":
-        import optuna
-        from ray.tune.search.optuna import OptunaSearch
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=options.get("n_startup_trials", 10),
-                                             multivariate=options.get("multivariate", False))
-        return OptunaSearch(space=_convert("tpe", space), metric=metric, mode=mode, sampler=sampler), {}, None
-    if name == "hyperopt":
-        from ray.tune.search.hyperopt import HyperOptSearch
-
-        return (HyperOptSearch(space=_convert("hyperopt", space), metric=metric, mode=mode,
-                               random_state_seed=seed, n_initial_points=options.get("n_initial_points", 20)),
-                {}, None)
-    if name == "bohb":
-        mod = _bohb()
-        return mod.build_searcher(space=space, options=dict(options), metric=metric, mode=mode, seed=seed,
-                                  max_epochs=max_epochs), {}, None
-    raise ConfigError(f"unknown searcher {name!r}", "search.name")

@@ -1,47 +1,63 @@
 """``hpo.report`` / ``hpo.get_checkpoint``: the calls a training function makes.
 
-They work inside a plain Tune trial and inside a Ray Train worker (the service wraps both, so the
-context is known without probing Ray internals).  Every report carries ``hpo_epoch``: the number
+They work inside a Tune trial and inside a Ray Train worker (the trial runtime in
+:mod:`hpo.ray.runtime` enters the session with the right backend) and in a local session
+without Ray.  Every report carries ``hpo_epoch``: the number
 of reports this trial has made over its whole life, pauses included (the counter travels inside
 each checkpoint).  Schedulers use it as their budget unit, because Ray's ``training_iteration``
 restarts after a PAUSE.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import pickle
+import shutil
 import tempfile
 from typing import Any
 
-EPOCH_KEY = "hpo_epoch"
+from .protocols import EPOCH_KEY, NONFINITE_KEY
 _STATE_FILE = "hpo_state.pkl"
 _META_FILE = "hpo_meta.json"
 
 
+class NonFiniteMetric(Exception):
+    """Raised inside a trial when the experiment metric is NaN or infinite."""
+
+
+class LocalCheckpoint:
+    """A checkpoint directory kept by a local session (no Ray): the same two calls Ray's has."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def as_directory(self):
+        return contextlib.nullcontext(self.path)
+
+    def to_directory(self) -> str:
+        return self.path
+
+
 class _Session:
-    def __init__(self, kind: str, rank: int = 0):
-        self.kind, self.rank = kind, rank  # kind: "tune" | "train"
+    """One trial's reporting state.  ``backend`` is where reports go: None for a local session
+    (tests, debugging), else an object from :mod:`hpo.ray.runtime` with ``report(metrics, dir)``
+    and ``checkpoint()`` (Tune's or Train's)."""
+
+    def __init__(self, backend: Any = None, rank: int = 0):
+        self.backend, self.rank = backend, rank
         self.epoch: int | None = None
-        self.local_reports: list[dict[str, Any]] = []  # kind "local" (tests, no Ray)
-        self.local_checkpoint = None
+        self.local_reports: list[dict[str, Any]] = []  # local sessions only
+        self.local_checkpoint: LocalCheckpoint | None = None
         self._local_dir: str | None = None  # the directory of the last local checkpoint this session wrote
-        self.watch_metric: str | None = None  # set by hpo.trial: NaN/inf there ends the trial
+        self.watch_metric: str | None = None  # set by the trial runtime: NaN/inf there ends the trial
 
-    def _ray_checkpoint(self):
-        if self.kind == "local":
-            return self.local_checkpoint
-        if self.kind == "train":
-            import ray.train
-
-            return ray.train.get_checkpoint()
-        from ray import tune
-
-        return tune.get_checkpoint()
+    def _checkpoint(self):
+        return self.local_checkpoint if self.backend is None else self.backend.checkpoint()
 
     def restored_epoch(self) -> int:
-        ckpt = self._ray_checkpoint()
+        ckpt = self._checkpoint()
         if ckpt is None:
             return 0
         with ckpt.as_directory() as d:
@@ -60,8 +76,6 @@ class _Session:
         value = metrics.get(self.watch_metric) if self.watch_metric else None
         bad = isinstance(value, float) and not math.isfinite(value)
         if bad:
-            from .trial import NONFINITE_KEY
-
             metrics[NONFINITE_KEY] = True
             checkpoint = None
         ckpt_dir = None
@@ -77,39 +91,29 @@ class _Session:
             with open(os.path.join(ckpt_dir, _META_FILE), "w") as fh:
                 json.dump({EPOCH_KEY: self.epoch}, fh)
         try:
-            if self.kind == "local":
-                self.local_reports.append(metrics)
-                if ckpt_dir:
-                    import shutil
-
-                    from ray.tune import Checkpoint
-
-                    keep = tempfile.mkdtemp(prefix="hpo_local_ckpt_")
-                    shutil.copytree(ckpt_dir, keep, dirs_exist_ok=True)
-                    self.local_checkpoint = Checkpoint.from_directory(keep)
-                    if self._local_dir:  # only the latest is ever resumed from; drop our previous one
-                        shutil.rmtree(self._local_dir, ignore_errors=True)
-                    self._local_dir = keep
-            elif self.kind == "train":
-                import ray.train
-
-                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(ckpt_dir)
-                                 if ckpt_dir else None)
+            if self.backend is None:
+                self._keep_local(metrics, ckpt_dir)
             else:
-                from ray import tune
-
-                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(ckpt_dir) if ckpt_dir else None)
+                self.backend.report(metrics, ckpt_dir)
         finally:
             if tmp is not None:
                 tmp.cleanup()
-        if bad and self.kind != "train":  # DDP ranks must stop together: the scheduler stops it
-            from .trial import NonFiniteMetric
-
+        if bad and not getattr(self.backend, "data_parallel", False):  # DDP ranks stop together
             raise NonFiniteMetric(f"{self.watch_metric}={metrics.get(self.watch_metric)!r} "
                                   f"at epoch {self.epoch}")
 
+    def _keep_local(self, metrics: dict[str, Any], ckpt_dir: str | None) -> None:
+        self.local_reports.append(metrics)
+        if ckpt_dir:
+            keep = tempfile.mkdtemp(prefix="hpo_local_ckpt_")
+            shutil.copytree(ckpt_dir, keep, dirs_exist_ok=True)
+            self.local_checkpoint = LocalCheckpoint(keep)
+            if self._local_dir:  # only the latest is ever resumed from; drop our previous one
+                shutil.rmtree(self._local_dir, ignore_errors=True)
+            self._local_dir = keep
+
     def get_checkpoint(self) -> Any:
-        ckpt = self._ray_checkpoint()
+        ckpt = self._checkpoint()
         if ckpt is None:
             return None
         local = ckpt.to_directory()
@@ -123,9 +127,10 @@ class _Session:
 _current: _Session | None = None
 
 
-def _enter(kind: str, rank: int = 0) -> None:
+def _enter(backend: Any = None, rank: int = 0) -> _Session:
     global _current
-    _current = _Session(kind, rank)
+    _current = _Session(backend, rank)
+    return _current
 
 
 def _leave() -> None:
@@ -147,7 +152,7 @@ class local_session:
         self._resume = resume_from
 
     def __enter__(self) -> "local_session":
-        _enter("local")
+        _enter(None)
         if self._resume is not None:
             _current.local_checkpoint = self._resume.checkpoint
         self._session = _current

@@ -1,7 +1,6 @@
 """Hyperparameter distributions, as written in YAML or built with ``hpo.loguniform(...)`` etc.
 
-Each distribution validates itself and converts to a Ray Tune domain; Ray's searcher adapters
-(Optuna, HyperOpt) convert from there.  ``int`` ranges are inclusive at both ends.
+Each distribution validates itself; :mod:`hpo.ray.space` converts them to Ray Tune domains.  ``int`` ranges are inclusive at both ends.
 """
 from __future__ import annotations
 
@@ -15,9 +14,6 @@ from .errors import ConfigError
 @dataclass(frozen=True)
 class Distribution:
     type: str = field(init=False, default="")
-
-    def to_tune(self):  # pragma: no cover - abstract
-        raise NotImplementedError
 
     def as_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in self.__dict__.items() if k != "type" and v is not None}
@@ -70,12 +66,6 @@ class Uniform(Distribution):
             d["q"] = self.q
         return d
 
-    def to_tune(self):
-        from ray import tune
-
-        if self.q:
-            return (tune.qloguniform if self.log else tune.quniform)(self.low, self.high, self.q)
-        return (tune.loguniform if self.log else tune.uniform)(self.low, self.high)
 
 
 @dataclass(frozen=True)
@@ -102,10 +92,6 @@ class IntRange(Distribution):
     def grid_values(self):
         return list(range(self.low, self.high + 1))
 
-    def to_tune(self):
-        from ray import tune
-
-        return (tune.lograndint if self.log else tune.randint)(self.low, self.high + 1)
 
 
 @dataclass(frozen=True)
@@ -130,10 +116,6 @@ class Choice(Distribution):
     def grid_values(self):
         return list(self.values)
 
-    def to_tune(self):
-        from ray import tune
-
-        return tune.grid_search(list(self.values)) if self.grid else tune.choice(list(self.values))
 
 
 # Public constructors (library use): hpo.uniform(0, 1), hpo.choice([32, 64]) ...
@@ -194,7 +176,3 @@ def parse_space(spec: Any) -> dict[str, Distribution]:
         except ConfigError as exc:
             raise exc.under(f"hyperparameters.{name}") from None
     return out
-
-
-def to_tune_space(space: Mapping[str, Distribution]) -> dict[str, Any]:
-    return {k: d.to_tune() for k, d in space.items()}

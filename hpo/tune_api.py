@@ -87,7 +87,7 @@ def _callable_name(fn: Callable) -> str:
     mod, qual = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
     if mod in sys.modules and "." not in qual and getattr(sys.modules[mod], qual, None) is fn:
         return f"{mod}:{qual}"
-    return "hpo.trial:_callable"
+    return "hpo.ray.trial:_callable"
 
 
 def resume(results_dir: str | os.PathLike, *, address: str | None = None, num_cpus: int | None = None,

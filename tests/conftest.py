@@ -23,7 +23,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 def ray_cluster():
     import ray
 
-    from hpo.cluster import SLOT
+    from hpo.ray.cluster import SLOT
 
     ctx = ray.init(address="local", num_cpus=2, resources={SLOT: 2}, include_dashboard=True,
                    dashboard_host="127.0.0.1", object_store_memory=400 * 1024 * 1024,

@@ -48,7 +48,7 @@ def test_library_call_from_a_separate_script(tmp_path):
     assert "'width'" in lines["BEST_CONFIG"] and float(lines["BEST_METRIC"]) < 2.0
     trials = pd.read_parquet(tmp_path / "lib" / "trials.parquet")
     assert len(trials) == 8
-    assert set(trials["status"]) <= {"completed", "stopped"}
+    assert set(trials["outcome"]) <= {"completed", "stopped_rung", "stopped_predictor", "not_promoted"}
 
 
 def _free_port() -> int:

@@ -21,7 +21,7 @@ def _tune(tmp_path, data_dir, **kw):
 @pytest.mark.ray
 def test_two_worker_ray_train_trial(ray_cluster, tmp_path, mlpf_data):  # noqa: F811
     res = _tune(tmp_path, mlpf_data, num_samples=1, workers_per_trial=2, max_concurrent=1)
-    assert len(res.trials) == 1 and res.trials["status"].iloc[0] == "completed"
+    assert len(res.trials) == 1 and res.trials["outcome"].iloc[0] == "completed"
     assert math.isfinite(res.best_metric)
     c = res.curves.sort_values("epoch")
     assert list(c["epoch"]) == [1, 2]
@@ -33,7 +33,7 @@ def test_two_worker_ray_train_trial(ray_cluster, tmp_path, mlpf_data):  # noqa: 
 @pytest.mark.ray
 def test_tune_experiment_with_two_concurrent_trials(ray_cluster, tmp_path, mlpf_data):  # noqa: F811
     res = _tune(tmp_path, mlpf_data, num_samples=2, workers_per_trial=1, max_concurrent=2)
-    assert len(res.trials) == 2 and (res.trials["status"] == "completed").all()
+    assert len(res.trials) == 2 and (res.trials["outcome"] == "completed").all()
     assert res.trials["lr"].nunique() == 2
     assert res.best_config["lr"] in set(res.trials["lr"])
     assert res.best_metric == pytest.approx(res.trials["val_loss"].min())

@@ -16,15 +16,15 @@ from hpo.errors import ConfigError
 from hpo.reporting import make_report, predictions_frame, write_predictions
 
 MAX_EPOCHS = 8
-# trial -> (lr, width, epochs, status, stop_reason); the final loss grows with lr (importance 1)
+# trial -> (lr, width, epochs, outcome, stop_reason); the final loss grows with lr (importance 1)
 TRIALS = {
-    "t0": (1e-4, 32, 8, "completed", "max_epochs"),
-    "t1": (3e-4, 64, 8, "completed", "max_epochs"),
-    "t2": (1e-3, 32, 8, "completed", "max_epochs"),
-    "t3": (3e-3, 64, 2, "stopped", "rung 2"),
-    "t4": (1e-2, 32, 2, "stopped", "rung 2"),
-    "t5": (2e-2, 64, 4, "stopped", "predictor at epoch 4"),
-    "t6": (5e-2, 32, 3, "stopped", "predictor at epoch 3"),
+    "t0": (1e-4, 32, 8, "completed", "completed"),
+    "t1": (3e-4, 64, 8, "completed", "completed"),
+    "t2": (1e-3, 32, 8, "completed", "completed"),
+    "t3": (3e-3, 64, 2, "stopped_rung", "stopped at a rung, rung 2"),
+    "t4": (1e-2, 32, 2, "stopped_rung", "stopped at a rung, rung 2"),
+    "t5": (2e-2, 64, 4, "stopped_predictor", "stopped by the predictor, rung 8, epoch 4"),
+    "t6": (5e-2, 32, 3, "stopped_predictor", "stopped by the predictor, rung 4, epoch 3"),
 }
 
 
@@ -48,7 +48,7 @@ def _finished_dir(tmp_path):
     curves = _curves()
     curves.to_parquet(d / "curves.parquet", index=False)
     trials = pd.DataFrame([{"trial_id": t, "lr": lr, "width": w, "loss": _curve(lr, n)[-1], "epochs": n,
-                            "status": st, "stop_reason": why} for t, (lr, w, n, st, why) in TRIALS.items()])
+                            "outcome": st, "stop_reason": why} for t, (lr, w, n, st, why) in TRIALS.items()])
     trials.to_parquet(d / "trials.parquet", index=False)
     (d / "experiment.yaml").write_text(yaml.safe_dump({
         "name": "done", "metric": "loss", "mode": "min", "budget": {"max_epochs": MAX_EPOCHS},
@@ -59,7 +59,7 @@ def _finished_dir(tmp_path):
         {"trial_id": "t5", "bracket": 1, "rung": 4, "epoch": 3, "predicted": 0.9, "threshold": 1.2, "continued": True},
         {"trial_id": "t6", "bracket": 1, "rung": 4, "epoch": 3, "predicted": 1.6, "threshold": 1.2, "continued": False},
     ]
-    write_predictions(d, type("S", (), {"core": type("C", (), {"decisions": decisions})()})())
+    write_predictions(d, decisions)
     return d, curves, decisions
 
 
@@ -80,7 +80,7 @@ def test_report_of_a_finished_run(tmp_path, capsys):
     rep = make_report(d, verbose=True)
     assert not rep.live and rep.out_dir == d / "report"
     assert set(rep.plots) == {"curves", "best_vs_epochs", "predicted_vs_true", "importance", "parallel"}
-    assert rep.counts["curves"] == {"finished": 3, "stopped by rung": 2, "stopped by predictor": 2}
+    assert rep.counts["curves"] == {"completed": 3, "stopped at a rung": 2, "stopped by the predictor": 2}
     assert rep.counts["best_points"] == len(curves)
     # t2 and t5 reached rung 4 (true values known); t6 was stopped at epoch 3 (rug only)
     assert rep.counts["predictions"] == {"with_truth": 2, "without_truth": 1}
@@ -121,7 +121,7 @@ def test_report_of_a_live_run_from_curves_only(tmp_path):
     (d / "experiment.yaml").write_text(yaml.safe_dump({"metric": "loss", "mode": "min", "budget": {"max_epochs": 3}}))
     rep = make_report(d, tmp_path / "elsewhere")
     assert rep.out_dir == tmp_path / "elsewhere" and rep.plots["parallel"].parent == rep.out_dir
-    assert rep.counts["curves"] == {"finished": 5, "running": 2}  # t3 and t4 have only 2 epochs
+    assert rep.counts["curves"] == {"completed": 5, "running": 2}  # t3 and t4 have only 2 epochs
     assert rep.counts["parallel_lines"] == len(TRIALS) and set(rep.counts["importance"]) == {"lr", "width"}
     assert list(rep.table.columns[-2:]) == ["lr", "width"]
 
@@ -146,14 +146,14 @@ def test_mode_max_shows_predictions_in_metric_units(tmp_path):
 def test_not_a_results_dir_is_one_line_error(tmp_path):
     with pytest.raises(ConfigError, match="no curves.parquet"):
         make_report(tmp_path)
-    proc = subprocess.run([PY, "-m", "hpo.report", str(tmp_path)], capture_output=True, text=True, cwd=ROOT,
+    proc = subprocess.run([PY, "-m", "hpo", "report", str(tmp_path)], capture_output=True, text=True, cwd=ROOT,
                           timeout=120)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "no curves.parquet" in proc.stderr
 
 
 def test_cli_and_the_report_name_trap(tmp_path):
     d, _, _ = _finished_dir(tmp_path)
-    proc = subprocess.run([PY, "-m", "hpo.report", str(d), "--top", "2", "--out", str(tmp_path / "png")],
+    proc = subprocess.run([PY, "-m", "hpo", "report", str(d), "--top", "2", "--out", str(tmp_path / "png")],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "t0" in proc.stdout and "t1" in proc.stdout and "t6 " not in proc.stdout
@@ -172,26 +172,28 @@ def test_cli_and_the_report_name_trap(tmp_path):
 @pytest.mark.ray
 def test_report_of_a_real_swift_run(ray_cluster, tmp_path, mlpf_table):
     from hpo import schedulers
+    from hpo.protocols import Objective
+    from hpo.ray.scheduler import build_ray_scheduler
     from predictors import build_predictor
 
     opts = {"eta": 2, "d": 4}
-    sched = schedulers.build_ray_scheduler("swift", metric="loss", mode="min", options=opts, max_epochs=8, seed=4,
-                                           predictor_factory=lambda: build_predictor("svr", {}, seed=4))
+    sched = build_ray_scheduler("swift", objective=Objective("loss", "min"), options=opts, max_epochs=8, seed=4,
+                                predictor_factory=lambda: build_predictor("svr", {}, seed=4))
     res = hpo.tune("replay", space={"row": hpo.randint(0, 295)}, metric="loss", mode="min", seed=4,
                    storage=str(tmp_path), name="swift", trainable_args={"table": str(mlpf_table)}, verbose=False,
                    max_epochs=8, scheduler=sched, num_samples=schedulers.planned_num_samples("swift", opts, 8))
     d = tmp_path / "swift"
     if not (d / "predictions.parquet").exists():  # until the service writes it at the end of a run
-        write_predictions(d, sched)
+        write_predictions(d, sched.core.decision_log())
     assert len(pd.read_parquet(d / "predictions.parquet")) == len(sched.core.decisions) > 0
     rep = make_report(d)
     assert set(rep.plots) == {"curves", "best_vs_epochs", "predicted_vs_true", "importance", "parallel"}
     trials = res.trials
-    n_pred = int(trials["stop_reason"].str.startswith("predictor").sum())
+    n_pred = int((trials["outcome"] == "stopped_predictor").sum())
     assert n_pred >= 1
-    assert rep.counts["curves"]["stopped by predictor"] == n_pred
+    assert rep.counts["curves"]["stopped by the predictor"] == n_pred
     assert sum(rep.counts["curves"].values()) == len(trials)
-    assert rep.counts["curves"].get("finished", 0) == int((trials["status"] == "completed").sum())
+    assert rep.counts["curves"].get("completed", 0) == int((trials["outcome"] == "completed").sum())
     assert rep.counts["best_points"] == len(res.curves)
     reached = {(t, e) for t, e in zip(res.curves["trial_id"], res.curves["epoch"])}
     with_truth = sum((d_["trial_id"], d_["rung"]) in reached for d_ in sched.core.decisions)

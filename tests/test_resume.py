@@ -70,7 +70,7 @@ def test_kill_9_then_resume_matches_uninterrupted_run(tmp_path):
     assert int(kt["epochs"].sum()) == int(ft["epochs"].sum()) == 278
     assert not kc.duplicated(["trial_id", "epoch"]).any()
     assert sorted(kt["row"]) == sorted(ft["row"])  # same configurations
-    assert (kt["status"] == "completed").sum() == (ft["status"] == "completed").sum()
+    assert (kt["outcome"] == "completed").sum() == (ft["outcome"] == "completed").sum()
     best_k = kt.loc[kt[kt.epochs == 16]["loss"].idxmin()]
     best_f = ft.loc[ft[ft.epochs == 16]["loss"].idxmin()]
     assert best_k["row"] == best_f["row"] and best_k["loss"] == pytest.approx(best_f["loss"])

@@ -6,7 +6,8 @@ from ray.tune.experiment import Trial
 
 import hpo.schedulers as S
 from hpo.errors import ConfigError
-from hpo.schedulers.ray_adapter import CoreTrialScheduler
+from hpo.protocols import Objective, Outcome, StopReason
+from hpo.ray.scheduler import CoreTrialScheduler, build_ray_scheduler
 
 
 def test_available_and_flags():
@@ -76,7 +77,7 @@ class FakeTrial:
 
 
 def _adapter(mode="min", R=4):
-    sched = S.build_ray_scheduler("hyperband", metric="loss", mode=mode, options={}, max_epochs=R, seed=0)
+    sched = build_ray_scheduler("hyperband", objective=Objective("loss", mode), options={}, max_epochs=R, seed=0)
     trials = [FakeTrial(f"t{i}") for i in range(10)]
     ctl = FakeController(trials)
     for t in trials:
@@ -97,7 +98,8 @@ def test_adapter_maps_ids_negates_max_and_stops_paused_losers():
             t.status = Trial.PAUSED
     assert decisions == ["PAUSE", "PAUSE", "PAUSE", "STOP"]
     assert ctl.stopped == ["t0"]  # the paused loser; t3 got STOP directly
-    assert sched.stop_reasons() == {"t0": "rung 1", "t3": "rung 1"}
+    assert {t: (r.outcome, r.rung) for t, r in sched.stop_reasons().items()} == \
+        {"t0": (Outcome.STOPPED_RUNG, 1), "t3": (Outcome.STOPPED_RUNG, 1)}
     assert sched.choose_trial_to_run(ctl) is trials[1]  # round 2 starts with the best (0.9)
 
 
@@ -109,7 +111,7 @@ def test_adapter_rejects_missing_metric_and_stops_non_finite():
     with pytest.raises(KeyError, match="hpo_epoch"):
         sched.on_trial_result(ctl, trials[0], {"loss": 1.0, "training_iteration": 1})
     assert sched.on_trial_result(ctl, trials[0], {"loss": float("inf"), "hpo_epoch": 1}) == "STOP"
-    assert sched.stop_reasons()["t0"] == "non-finite metric"
+    assert sched.stop_reasons()["t0"].outcome is Outcome.NON_FINITE
 
 
 def test_adapter_state_round_trip():
@@ -117,8 +119,9 @@ def test_adapter_state_round_trip():
     trials[0].status = Trial.RUNNING
     sched.on_trial_result(ctl, trials[0], {"loss": 1.0, "hpo_epoch": 1})
     state = sched.get_state()
-    fresh = S.build_ray_scheduler("hyperband", metric="loss", mode="min", options={}, max_epochs=4, seed=0)
-    fresh.set_state(state)
+    fresh = build_ray_scheduler("hyperband", objective=Objective("loss", "min"), options={}, max_epochs=4,
+                                seed=0)
+    fresh.set_state(state, curves={"t0": [1.0]})
     assert fresh.get_state() == state
 
 
@@ -136,4 +139,4 @@ def test_adapter_stops_a_loser_whose_pause_was_still_in_flight():
     trials[0].status = Trial.PAUSED  # Tune finished pausing t0
     assert sched.choose_trial_to_run(ctl) is trials[1]
     assert ctl.stopped == ["t0"] and trials[0].status == Trial.TERMINATED
-    assert sched.stop_reasons()["t0"] == "rung 1"
+    assert sched.stop_reasons()["t0"] == StopReason(Outcome.STOPPED_RUNG, epoch=1, rung=1, rule="rank")

@@ -14,6 +14,8 @@ import pytest
 from ray.tune.experiment import Trial
 
 from hpo import schedulers as S
+from hpo.protocols import Objective
+from hpo.ray.scheduler import build_ray_scheduler
 
 
 class Tr:
@@ -82,8 +84,8 @@ OPTIONS = {"hyperband": {"eta": 2}, "swift": {"eta": 2, "d": 3},
 
 def _build(name, max_epochs):
     opts = OPTIONS[name]
-    return S.build_ray_scheduler(name, metric="loss", mode="min", options=opts, max_epochs=max_epochs, seed=0,
-                                 predictor_factory=_ridge if name == "swift" else None)
+    return build_ray_scheduler(name, objective=Objective("loss", "min"), options=opts, max_epochs=max_epochs,
+                               seed=0, predictor_factory=_ridge if name == "swift" else None)
 
 
 def _ridge():

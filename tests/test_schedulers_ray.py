@@ -10,7 +10,9 @@ def paused_trainable(config):
     import hpo
     import hpo.session
 
-    hpo.session._enter("tune")
+    from hpo.ray.runtime import TuneBackend
+
+    hpo.session._enter(TuneBackend())
     ckpt = hpo.get_checkpoint()
     start = ckpt["epoch"] if ckpt else 0
     for epoch in range(start + 1, 5):
@@ -21,10 +23,11 @@ def paused_trainable(config):
 def test_paused_trial_resumes_from_its_checkpoint(ray_cluster, tmp_path):
     from ray import tune
 
-    import hpo.schedulers as S
+    from hpo.protocols import Objective
+    from hpo.ray.scheduler import build_ray_scheduler
 
-    sched = S.build_ray_scheduler("hyperband", metric="loss", mode="min", options={"eta": 2},
-                                  max_epochs=4, seed=0)
+    sched = build_ray_scheduler("hyperband", objective=Objective("loss", "min"), options={"eta": 2},
+                                max_epochs=4, seed=0)
     tuner = tune.Tuner(
         tune.with_resources(paused_trainable, {"cpu": 1}),
         param_space={"a": tune.grid_search(A_VALUES)},
@@ -47,6 +50,6 @@ def test_paused_trial_resumes_from_its_checkpoint(ray_cluster, tmp_path):
     # rung survivors that were paused (the last reporter of a rung goes straight on without a pause)
     assert resumed >= 1
     reasons = sched.stop_reasons()
-    assert sorted(reasons.values()).count("completed") == 1 + 1 + 3
+    assert [r.outcome.value for r in reasons.values()].count("completed") == 1 + 1 + 3
     best = grid.get_best_result(metric="loss", mode="min")
     assert best.config["a"] in (0.1, 0.2, 0.3)

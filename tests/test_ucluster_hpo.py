@@ -30,7 +30,7 @@ def test_tune_two_trials_asha(ray_cluster, tmp_path, jets_file):  # noqa: F811
                    storage=str(tmp_path), verbose=False, max_concurrent=2,
                    trainable_args={**TINY, "data_path": jets_file})
     assert len(res.trials) == 2
-    assert set(res.trials["status"]) <= {"completed", "stopped"}
+    assert set(res.trials["outcome"]) <= {"completed", "stopped_rung", "stopped_predictor", "not_promoted"}
     assert 1 / 3 <= res.best_metric <= 1.0
     assert res.best_metric == pytest.approx(res.trials["cluster_acc"].max())
     assert res.best_config["beta"] in {0.1, 1.0, 10.0, 100.0}
@@ -46,7 +46,7 @@ def test_two_worker_ddp_trial(ray_cluster, tmp_path, jets_file):  # noqa: F811
     res = hpo.tune("ucluster", space=str(SPACE), metric="cluster_acc", mode="max", num_samples=1, max_epochs=2,
                    scheduler="fifo", search="random", seed=1, storage=str(tmp_path), verbose=False,
                    workers_per_trial=2, max_concurrent=1, trainable_args={**TINY, "data_path": jets_file})
-    assert res.trials["status"].iloc[0] == "completed"
+    assert res.trials["outcome"].iloc[0] == "completed"
     c = res.curves.sort_values("epoch")
     assert list(c["epoch"]) == [1, 2]
     assert (c["world_size"] == 2).all()

@@ -89,7 +89,7 @@ def train_one(trainable: Any, args: dict[str, Any], config: dict[str, Any], max_
         try:
             fn({**args, **config, "max_epochs": max_epochs})
         except Exception as exc:  # noqa: BLE001 - a failed configuration is recorded and left out
-            from hpo.trial import NonFiniteMetric
+            from hpo.session import NonFiniteMetric
 
             if not isinstance(exc, NonFiniteMetric):
                 return [], [], f"{type(exc).__name__}: {exc}"

@@ -69,18 +69,18 @@ def validate_options(options: Mapping[str, Any], space: Mapping[str, Distributio
     return {**DEFAULTS, **out}
 
 
-def build_searcher(*, space: Mapping[str, Distribution], options: Mapping[str, Any], metric: str, mode: str,
-                   seed: int | None, max_epochs: int):
-    """A Ray Tune ``Searcher`` whose budgets are the trials' ``hpo_epoch`` counts (1..max_epochs)."""
-    from .ray_searcher import BOHBSearcher
+def build_searcher(*, space: Mapping[str, Distribution], options: Mapping[str, Any], seed: int | None,
+                   max_epochs: int):
+    """An ``hpo.protocols.Searcher`` whose budgets are the trials' epoch counts (1..max_epochs)."""
+    from .searcher import BOHBSearcher
 
     checked = validate_options(options, space, max_epochs)
-    return BOHBSearcher(space=space, metric=metric, mode=mode, seed=seed, **checked)
+    return BOHBSearcher(space, seed, **checked)
 
 
 def __getattr__(name: str):
-    if name == "BOHBSearcher":  # imported lazily: it needs Ray, the core does not
-        from .ray_searcher import BOHBSearcher
+    if name == "BOHBSearcher":
+        from .searcher import BOHBSearcher
 
         return BOHBSearcher
     raise AttributeError(f"module 'hpo.bohb' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""Scheduler family: pure-Python cores plus thin Ray Tune adapters.
+"""Scheduler family: pure-Python cores (no Ray import).
 
 Module API used by the service (validation happens before Ray starts):
 
@@ -11,10 +11,9 @@ Module API used by the service (validation happens before Ray starts):
 * ``needs_predictor(name) -> bool``;
 * ``planned_num_samples(name, options, max_epochs) -> int | None`` — trial count the algorithm
   itself fixes (Hyperband's bracket sizes), or None;
-* ``build_core(name, *, options, max_epochs, seed, predictor_factory) -> SchedulerCore``;
-* ``build_ray_scheduler(name, *, metric, mode, options, max_epochs, seed, predictor_factory)``
-  ``-> ray.tune.schedulers.TrialScheduler`` (imports Ray lazily).  Its ``stop_reasons()``,
-  ``get_state()`` and ``set_state()`` serve the trials table and ``--resume``.
+* ``build_core(name, *, options, max_epochs, seed, predictor_factory) -> SchedulerCore``.
+
+The Ray Tune side is :mod:`hpo.ray.scheduler` (``build_ray_scheduler``, ``CoreTrialScheduler``).
 """
 from __future__ import annotations
 
@@ -73,17 +72,3 @@ def build_core(name: str, *, options: dict, max_epochs: int, seed: int | None = 
 
         return SwiftHyperbandCore(max_epochs, predictor_factory, **opts)
     raise ConfigError(f"scheduler {name!r} has no pure-Python core", "scheduler.name")
-
-
-def build_ray_scheduler(name: str, *, metric: str, mode: str, options: dict, max_epochs: int,
-                        seed: int | None, predictor_factory: Callable[[], Any] | None = None):
-    if name == "fifo":
-        validate_options(name, options, max_epochs)
-        from ray.tune.schedulers import FIFOScheduler
-
-        return FIFOScheduler()
-    core = build_core(name, options=options, max_epochs=max_epochs, seed=seed,
-                      predictor_factory=predictor_factory)
-    from .ray_adapter import CoreTrialScheduler
-
-    return CoreTrialScheduler(core, metric=metric, mode=mode)

@@ -17,10 +17,8 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Mapping
 
-from hpo.protocols import CONTINUE, PAUSE, STOP, Decision, Outcome, StopReason
+from hpo.protocols import CONTINUE, ENDED, LIVE, PAUSE, STOP, Decision, Outcome, StopReason
 
-LIVE = ("pending", "running", "paused")
-ENDED = ("stopped", "completed", "removed")
 
 
 class CoreBase:

@@ -7,7 +7,7 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from .errors import ConfigError
+from hpo.errors import ConfigError
 
 log = logging.getLogger("hpo")
 SLOT = "hpo_slot"  # logical resource that caps concurrent trials (one unit per trial)

@@ -1,22 +1,22 @@
 """Make any pure-Python ``SchedulerCore`` a Ray Tune ``TrialScheduler``.
 
-Ray Tune 2.60 scheduler API (``ray.tune.schedulers.TrialScheduler``); design notes in
-``/work/shared/docs/ray-2.60-notes.md`` §2, §7.  The adapter:
+Ray Tune 2.60 scheduler API (``ray.tune.schedulers.TrialScheduler``).  The adapter:
 
 * maps Tune ``Trial`` objects to trial ids (the core sees ids only);
-* reads the epoch from ``result["hpo_epoch"]`` (``hpo.session.EPOCH_KEY``, monotonic across
-  pause/resume, unlike ``training_iteration``) and the value from ``result[metric]``, negated for
-  ``mode="max"`` because cores minimise;
+* reads the epoch from ``result["hpo_epoch"]`` (``hpo.protocols.EPOCH_KEY``, monotonic across
+  pause/resume, unlike ``training_iteration``) and turns ``result[metric]`` into the core's loss
+  with :class:`hpo.protocols.Objective` (cores minimise);
 * raises ``KeyError`` for a result without the metric or the epoch (Ray's own schedulers silently
   continue, hiding typos);
-* stops a trial with a NaN/inf metric (reason ``"non-finite metric"``, worst loss);
+* stops a trial with a NaN/inf metric (``Outcome.NON_FINITE``, worst loss);
 * forwards PAUSE (Tune checkpoints the trial; it resumes from that checkpoint) and stops, through
   ``tune_controller.stop_trial``, the paused trials the core dropped, including those whose pause
   was still in flight when the core dropped them (stopped once Tune shows them PAUSED);
 * delegates ``choose_trial_to_run`` to the core (a pure query: idempotent) and tells the core no
   more trials will come once the search algorithm is finished;
-* ``stop_reasons()`` and ``get_state()``/``set_state()`` (core state plus the id maps) let the
-  service show and persist the scheduling state (Tune itself never saves scheduler state).
+* ``stop_reasons()`` (typed ``StopReason`` values) and ``get_state()``/``set_state()`` (core state
+  plus the id maps) let the service show and persist the scheduling state (Tune itself never
+  saves scheduler state).
 
 Only the ``tune_controller`` attributes Tune whitelists are used: ``search_alg`` and
 ``stop_trial``; trial statuses are read from the ``Trial`` objects ``on_trial_add`` received.
@@ -24,27 +24,45 @@ Only the ``tune_controller`` attributes Tune whitelists are used: ``search_alg``
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Mapping, Protocol
 
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from hpo.session import EPOCH_KEY
+from hpo.protocols import ENDED, EPOCH_KEY, Diagnostics, Objective, Outcome, SchedulerCore, StopReason
+
+
+class SchedulerView(Protocol):
+    """What the service reads from the Tune scheduler of a run, ours or a foreign one."""
+    uses_pause: bool
+
+    def stop_reasons(self) -> dict[str, StopReason]: ...
+
+    def diagnostics(self) -> Diagnostics | None: ...
+
+    def get_state(self) -> dict[str, Any] | None: ...
+
+    def set_state(self, state: Mapping[str, Any], curves: Mapping[str, list[float]] | None = None) -> None: ...
+
+
+_TUNE_DECISION = {"CONTINUE": TrialScheduler.CONTINUE, "PAUSE": TrialScheduler.PAUSE,
+                  "STOP": TrialScheduler.STOP}
 
 
 class CoreTrialScheduler(FIFOScheduler):
     _supports_buffered_results = False
 
-    def __init__(self, core, metric: str | None = None, mode: str | None = None):
+    def __init__(self, core: SchedulerCore, metric: str | None = None, mode: str | None = None):
         super().__init__()
         if mode not in (None, "min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
         self.core = core
+        self.uses_pause = core.uses_pause
         self._metric, self._mode = metric, mode
         self._trials: dict[str, Trial] = {}
         self._order: list[str] = []  # trial ids in the order Tune added them
         self._unended: list[str] = []  # the same, less the trials Tune has ended (pruned as seen)
-        self._reasons: dict[str, str] = {}
+        self._reasons: dict[str, StopReason] = {}
 
     # ---- search properties ------------------------------------------------------------------
     def set_search_properties(self, metric: str | None, mode: str | None, **spec) -> bool:
@@ -65,7 +83,7 @@ class CoreTrialScheduler(FIFOScheduler):
         if tid not in self._trials and tid not in self._unended:
             self._unended.append(tid)
         self._trials[tid] = trial
-        known = self.core.status.get(tid) if hasattr(self.core, "status") else None
+        known = self.core.trial_status(tid)
         if known is None:
             self.core.on_trial_add(tid)
             return
@@ -76,7 +94,7 @@ class CoreTrialScheduler(FIFOScheduler):
         # trial under ``trial.status`` right after this call, so setting the status is enough.
         if trial.status == Trial.PENDING and known == "paused":
             trial.set_status(Trial.PAUSED)
-        elif trial.status == Trial.PENDING and known in ("stopped", "completed", "removed"):
+        elif trial.status == Trial.PENDING and known in ENDED:
             trial.set_status(Trial.TERMINATED)
 
     def on_trial_result(self, tune_controller, trial: Trial, result: dict) -> str:
@@ -91,26 +109,22 @@ class CoreTrialScheduler(FIFOScheduler):
                            "hpo.report(...) so the scheduler can count epochs across pauses")
         value = result[self._metric]
         try:
-            loss = float(value)
+            loss = Objective(self._metric, self._mode or "min").loss(float(value))
         except (TypeError, ValueError):
             raise TypeError(f"trial {trial.trial_id}: metric {self._metric!r} is not a number: "
                             f"{value!r}") from None
         if not math.isfinite(loss):
-            self._reasons[trial.trial_id] = "non-finite metric"
-            loss = math.inf
-        elif self._mode == "max":
-            loss = -loss
+            self._reasons[trial.trial_id] = StopReason(Outcome.NON_FINITE, epoch=int(result[EPOCH_KEY]))
         decision = self.core.on_result(trial.trial_id, int(result[EPOCH_KEY]), loss)
         self._apply_stops(tune_controller)
-        return {"CONTINUE": TrialScheduler.CONTINUE, "PAUSE": TrialScheduler.PAUSE,
-                "STOP": TrialScheduler.STOP}[decision]
+        return _TUNE_DECISION[decision]
 
     def on_trial_complete(self, tune_controller, trial: Trial, result: dict) -> None:
         self.core.on_trial_complete(trial.trial_id)
         self._apply_stops(tune_controller)
 
     def on_trial_error(self, tune_controller, trial: Trial) -> None:
-        self._reasons.setdefault(trial.trial_id, "error")
+        self._reasons.setdefault(trial.trial_id, StopReason(Outcome.FAILED))
         self.core.on_trial_remove(trial.trial_id)
         self._apply_stops(tune_controller)
 
@@ -147,14 +161,13 @@ class CoreTrialScheduler(FIFOScheduler):
         A rung cut in that window ends it in the core while Tune cannot stop it yet, so the stop
         ``_apply_stops`` skipped is applied here, once Tune shows the trial PAUSED (else it waits
         forever and the experiment never ends)."""
-        status = self.core.status
         for tid in runnable:
-            if status.get(tid) in ("stopped", "completed", "removed") and \
+            if self.core.trial_status(tid) in ENDED and \
                     trials[tid].status in (Trial.PENDING, Trial.PAUSED):
                 tune_controller.stop_trial(trials[tid])
 
     # ---- reporting / persistence -----------------------------------------------------------------
-    def stop_reasons(self) -> dict[str, str]:
+    def stop_reasons(self) -> dict[str, StopReason]:
         out = {}
         for tid in self._order:
             reason = self._reasons.get(tid) or self.core.stop_reason(tid)
@@ -162,19 +175,71 @@ class CoreTrialScheduler(FIFOScheduler):
                 out[tid] = reason
         return out
 
+    def diagnostics(self) -> Diagnostics | None:
+        return self.core if isinstance(self.core, Diagnostics) else None
+
     def debug_string(self) -> str:
-        live = sum(1 for s in self.core.status.values() if s in ("pending", "running", "paused"))
-        return f"Using hpo {self.core.kind} scheduler: {live} live of {len(self.core.status)} trials."
+        live = sum(1 for t in self._order if self.core.trial_status(t) in ("pending", "running", "paused"))
+        return f"Using hpo {self.core.kind} scheduler: {live} live of {len(self._order)} trials."
 
     def get_state(self) -> dict[str, Any]:
-        return {"core": self.core.get_state(), "order": list(self._order), "reasons": dict(self._reasons),
+        """The core's state without its curves: those are saved once, in the service's curve
+        record, and come back through ``set_state(..., curves=...)``."""
+        core = dict(self.core.get_state())
+        core.pop("curves", None)
+        return {"core": core, "order": list(self._order),
+                "reasons": {t: r.to_dict() for t, r in self._reasons.items()},
                 "metric": self._metric, "mode": self._mode}
 
-    def set_state(self, state: Mapping[str, Any]) -> None:
-        """Restore after ``Tuner.restore`` (trial ids are kept by Tune across a restore)."""
-        self.core.set_state(state["core"])
+    def set_state(self, state: Mapping[str, Any], curves: Mapping[str, list[float]] | None = None) -> None:
+        """Restore after ``Tuner.restore`` (trial ids are kept by Tune across a restore); ``curves``
+        are the losses by epoch of every trial (``CurveStore.loss_curves``)."""
+        core = dict(state["core"])
+        if "curves" not in core:
+            core["curves"] = {t: list((curves or {}).get(t, [])) for t in core["status"]}
+        self.core.set_state(core)
         self._order = list(state["order"])
         self._unended = list(dict.fromkeys(self._order + self._unended))
-        self._reasons = dict(state["reasons"])
+        self._reasons = {t: StopReason.from_dict(r) for t, r in state["reasons"].items()}
         self._metric = self._metric or state.get("metric")
         self._mode = self._mode or state.get("mode")
+
+
+def build_ray_scheduler(name: str, *, objective: Objective, options: dict, max_epochs: int,
+                        seed: int | None, predictor_factory=None) -> TrialScheduler:
+    """Tune's FIFO for ``fifo``, else our core behind :class:`CoreTrialScheduler`."""
+    from hpo import schedulers
+
+    if name == "fifo":
+        schedulers.validate_options(name, options, max_epochs)
+        return FIFOScheduler()
+    core = schedulers.build_core(name, options=options, max_epochs=max_epochs, seed=seed,
+                                 predictor_factory=predictor_factory)
+    return CoreTrialScheduler(core, metric=objective.metric, mode=objective.mode)
+
+
+class ForeignScheduler:
+    """A Tune scheduler passed to ``hpo.tune`` as an instance: no reasons, no state of ours.
+    Only Ray's FIFO and ASHA are known never to PAUSE; anything else is treated as pausing."""
+
+    def __init__(self, scheduler: TrialScheduler):
+        from ray.tune.schedulers import AsyncHyperBandScheduler
+
+        self.scheduler = scheduler
+        self.uses_pause = not (type(scheduler) is FIFOScheduler or isinstance(scheduler, AsyncHyperBandScheduler))
+
+    def stop_reasons(self) -> dict[str, StopReason]:
+        return {}
+
+    def diagnostics(self) -> Diagnostics | None:
+        return None
+
+    def get_state(self) -> dict[str, Any] | None:
+        return None
+
+    def set_state(self, state: Mapping[str, Any], curves: Mapping[str, list[float]] | None = None) -> None:
+        pass
+
+
+def view(scheduler: TrialScheduler) -> SchedulerView:
+    return scheduler if isinstance(scheduler, CoreTrialScheduler) else ForeignScheduler(scheduler)

@@ -1,0 +1,163 @@
+"""One Ray Tune ``Searcher`` for every ``hpo.protocols.Searcher`` (ours: BOHB).
+
+The adapter reads the epoch from ``result["hpo_epoch"]`` (monotonic across PAUSE/resume) and
+turns the metric into a loss with :class:`hpo.protocols.Objective`; a result without the metric
+or the epoch is skipped with one warning, a non-numeric metric counts as the worst loss.  When it
+is built without a space it takes Tune's ``param_space`` (``make(space)`` builds the searcher
+then).  ``save``/``restore`` write the searcher's JSON state, so ``--resume`` continues exactly.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+from typing import Any, Callable, Mapping
+
+from ray.tune.search import Searcher as TuneSearcher
+
+from hpo.protocols import EPOCH_KEY, Objective, Searcher
+from hpo.space import Distribution, parse_space
+
+from .space import space_from_tune, to_tune_space
+
+logger = logging.getLogger(__name__)
+Factory = Callable[[Mapping[str, Distribution]], Searcher]
+
+
+class SearcherAdapter(TuneSearcher):
+    def __init__(self, make: Factory, space: Mapping[str, Distribution] | None = None,
+                 metric: str | None = None, mode: str | None = None):
+        super().__init__(metric=metric, mode=mode)
+        self.make = make
+        self.space = dict(space) if space else None
+        self.searcher: Searcher | None = make(self.space) if self.space else None
+        self._warned: set[str] = set()
+
+    # ---- Tune's Searcher API -------------------------------------------------------------------
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
+        if self.searcher is not None:  # our own space is set; Tune then refuses unresolved domains
+            self._metric = self._metric or metric
+            self._mode = self._mode or mode
+            return False
+        space = space_from_tune(config)
+        if not space:
+            return False
+        self.space, self.searcher = space, self.make(space)
+        self._metric = metric or self._metric
+        self._mode = mode or self._mode
+        return True
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        if self.searcher is None:
+            raise RuntimeError("the searcher has no search space: pass `space` or a Tune param_space")
+        if not self._metric or self._mode not in ("min", "max"):
+            raise RuntimeError("the searcher needs `metric` and `mode` ('min' or 'max')")
+        if self.searcher.finished:
+            return TuneSearcher.FINISHED
+        return self.searcher.suggest(trial_id)
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        self._record(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if self.searcher is None:
+            return
+        if result and not error:
+            self._record(trial_id, result)
+        self.searcher.on_complete(trial_id)
+
+    def _record(self, trial_id: str, result: Mapping[str, Any]) -> None:
+        if self.searcher is None:
+            return
+        if self._metric not in result or EPOCH_KEY not in result:
+            missing = self._metric if self._metric not in result else EPOCH_KEY
+            if missing not in self._warned:
+                self._warned.add(missing)
+                logger.warning("the searcher ignores results without %r (report with hpo.report)", missing)
+            return
+        try:
+            loss = Objective(self._metric, self._mode).loss(float(result[self._metric]))
+        except (TypeError, ValueError):
+            loss = math.inf  # a non-numeric metric is the worst loss
+        self.searcher.on_result(trial_id, int(result[EPOCH_KEY]), loss)
+
+    # ---- state -----------------------------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        return {"metric": self._metric, "mode": self._mode,
+                "space": {k: d.as_dict() for k, d in self.space.items()} if self.space else None,
+                "searcher": self.searcher.get_state() if self.searcher is not None else None}
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        self._metric, self._mode = state["metric"], state["mode"]
+        if state["space"] is None:
+            self.space, self.searcher = None, None
+            return
+        self.space = parse_space(state["space"])
+        if self.searcher is None:
+            self.searcher = self.make(self.space)
+        self.searcher.set_state(state["searcher"])
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "w") as fh:
+            json.dump(self.get_state(), fh)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path) as fh:
+            self.set_state(json.load(fh))
+
+
+def bohb(space: Mapping[str, Distribution] | None = None, metric: str | None = None, mode: str | None = None,
+         seed: int | None = None, **core_options: Any) -> SearcherAdapter:
+    """BOHB for Tune; without ``space`` it takes Tune's ``param_space``."""
+    from hpo.bohb.searcher import BOHBSearcher
+
+    return SearcherAdapter(lambda sp: BOHBSearcher(sp, seed, **core_options), space, metric, mode)
+
+
+def convert_space(name: str, space: Mapping[str, Distribution]):
+    """The space in Optuna's (``tpe``) or HyperOpt's (``hyperopt``) own terms, through Ray's adapters."""
+    tune_space = to_tune_space(space)
+    if name == "tpe":
+        from ray.tune.search.optuna import OptunaSearch
+
+        return OptunaSearch.convert_search_space(tune_space)
+    from ray.tune.search.hyperopt import HyperOptSearch
+
+    return HyperOptSearch.convert_search_space(tune_space)
+
+
+def build(name: str, options: Mapping[str, Any], space: Mapping[str, Distribution], *, objective: Objective,
+          seed: int | None, max_epochs: int) -> tuple[Any, dict[str, Any], int | None]:
+    """Return (Tune search_alg, Tune param_space, num_samples override or None) for a named searcher
+    whose options ``hpo.searchers.validate`` has checked."""
+    from ray import tune
+    from ray.tune.search import BasicVariantGenerator
+
+    from hpo import searchers
+
+    metric, mode = objective.metric, objective.mode
+    if name == "random":
+        return BasicVariantGenerator(random_state=seed), to_tune_space(space), None
+    if name == "grid":
+        grid_space = {k: tune.grid_search(d.grid_values()) for k, d in space.items()}
+        return BasicVariantGenerator(random_state=seed), grid_space, 1
+    if name == "tpe":
+        import optuna
+        from ray.tune.search.optuna import OptunaSearch
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=options.get("n_startup_trials", 10),
+                                             multivariate=options.get("multivariate", False))
+        return OptunaSearch(space=convert_space("tpe", space), metric=metric, mode=mode, sampler=sampler), {}, None
+    if name == "hyperopt":
+        from ray.tune.search.hyperopt import HyperOptSearch
+
+        return (HyperOptSearch(space=convert_space("hyperopt", space), metric=metric, mode=mode,
+                               random_state_seed=seed, n_initial_points=options.get("n_initial_points", 20)),
+                {}, None)
+    if name == "bohb":
+        from hpo.bohb import build_searcher
+
+        inner = build_searcher(space=space, options=dict(options), seed=seed, max_epochs=max_epochs)
+        return SearcherAdapter(lambda sp: inner, space, metric, mode), {}, None
+    raise searchers.ConfigError(f"unknown searcher {name!r}", "search.name")

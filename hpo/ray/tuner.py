@@ -1,0 +1,201 @@
+"""Build, restore and run the Ray Tune ``Tuner`` of one experiment.
+
+Everything Tune-specific about a run lives here: the trial function with its resources, the
+searcher and scheduler as Tune objects, our callbacks, and the restore of a crashed run.  Tune's
+``Tuner.restore`` rebuilds the scheduler and callbacks from its pickle but offers no public way to
+reach them; :func:`_restored_parts` is the one place that reads Tune's private attributes, for the
+Ray versions it knows.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import ray
+from ray import tune
+from ray.tune.execution.placement_groups import PlacementGroupFactory
+
+from hpo import registry, results, schedulers, searchers
+from hpo.config import ExperimentConfig
+from hpo.distributed import TrialResources
+from hpo.errors import ConfigError
+from hpo.progress import say
+from hpo.protocols import Objective, StopReason
+
+from . import cluster
+from .callbacks import HpoCallback
+from .metrics import HpoMetricsCallback, MetricsAccount
+from .scheduler import SchedulerView, build_ray_scheduler, view
+from .searcher import build as build_search_alg
+from .space import to_tune_space
+from .trial import make_trial_function
+from .watchdog import StallGuard
+
+log = logging.getLogger("hpo")
+RESTORE_KNOWN_RAY = ("2.60.",)  # versions whose Tuner internals _restored_parts was written against
+
+
+@dataclass
+class RunRecord:
+    """What a finished (or stopped) run leaves for the service to write."""
+    store: results.CurveStore
+    statuses: dict[str, str]
+    errors: dict[str, str]
+    reasons: dict[str, StopReason]
+    scheduler: SchedulerView
+    t0: float
+    stalled: list[str] = field(default_factory=list)
+    stall_message: str = ""
+
+
+def connect(cfg: ExperimentConfig, object_store_memory: int | None) -> cluster.ClusterInfo:
+    res = cfg.resources
+    per_trial_cpus = res.workers_per_trial * res.cpus_per_worker
+    local_cpus = res.num_cpus or cluster.detect_cpus()
+    slots = res.max_concurrent or max(1, int(local_cpus // per_trial_cpus))
+    return cluster.connect(cfg.address, num_cpus=res.num_cpus, slots=slots, dashboard_host=cfg.dashboard_host,
+                           object_store_memory=object_store_memory)
+
+
+def can_restore(path: Path) -> bool:
+    return tune.Tuner.can_restore(str(path))
+
+
+def _predictor_factory(cfg: ExperimentConfig, instances: dict[str, Any]) -> Callable[[], Any] | None:
+    if "predictor" in instances:
+        from sklearn.base import clone
+
+        proto = instances["predictor"]
+        return lambda: clone(proto)
+    if cfg.predictor is None:
+        return None
+    api = registry.check_predictor(cfg.predictor.name)
+    name, options, seed = cfg.predictor.name, dict(cfg.predictor.options), cfg.seed
+    return lambda: api.build_predictor(name, options, seed=seed)
+
+
+def _trainable(cfg: ExperimentConfig, path: Path, args: dict, train_fn, has_slots: bool):
+    res = cfg.resources
+    trial_res = TrialResources(res.workers_per_trial, res.cpus_per_worker, res.gpus_per_worker,
+                               storage=str(path / "train"), metric=cfg.metric)
+    fn = make_trial_function(train_fn or cfg.trainable, args=args, max_epochs=cfg.budget.max_epochs,
+                             metric=cfg.metric, resources=trial_res)
+    bundle: dict[str, float] = {}
+    if res.workers_per_trial == 1:
+        bundle["CPU"] = res.cpus_per_worker
+        if res.gpus_per_worker:
+            bundle["GPU"] = res.gpus_per_worker
+    else:
+        bundle["CPU"] = 0 if has_slots else 0.01
+    if has_slots:
+        bundle[cluster.SLOT] = 1
+    return tune.with_resources(fn, PlacementGroupFactory([bundle]))
+
+
+def run(cfg: ExperimentConfig, path: Path, args: dict, info: cluster.ClusterInfo, train_fn,
+        instances: dict[str, Any], restore: bool) -> RunRecord:
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    t0 = time.monotonic()
+    if info.dashboard_url:
+        say(f"Ray dashboard: {info.dashboard_url}")
+    trainable = _trainable(cfg, path, args, train_fn, info.has_slots)
+    if restore:
+        say(f"resuming {path}")
+        tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True, resume_errored=True)
+        scheduler, callback = _restored_parts(tuner)
+        callback.path, callback.t0 = path, t0
+        callback.guard.reset()
+    else:
+        tuner, scheduler, callback = _new_tuner(cfg, path, trainable, instances, info)
+    # Tune's ResultGrid re-reads per-trial files we do not use; after a restore it warns about
+    # trials whose files were never synced.  Our results come from the callback's own records.
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    tuner.fit()
+    return RunRecord(callback.store, callback.statuses, callback.errors, scheduler.stop_reasons(), scheduler,
+                     callback.t0, list(callback.guard.stalled), callback.guard.message() if callback.guard.stalled
+                     else "")
+
+
+def _restored_parts(tuner: tune.Tuner) -> tuple[SchedulerView, HpoCallback]:
+    """The scheduler and our callback that ``Tuner.restore`` unpickled (one pickle: shared references).
+
+    Tune 2.60 keeps them on the private ``_local_tuner``; other versions may not, so this refuses
+    them clearly rather than resuming with an empty scheduler."""
+    if not ray.__version__.startswith(RESTORE_KNOWN_RAY):
+        raise ConfigError(f"--resume was written for Ray {', '.join(RESTORE_KNOWN_RAY)}x; this is Ray "
+                          f"{ray.__version__}: resume with the Ray version that ran the experiment", "resume")
+    internal = tuner._local_tuner
+    scheduler = view(internal._tune_config.scheduler)
+    callback = next(c for c in internal._run_config.callbacks if isinstance(c, HpoCallback))
+    return scheduler, callback
+
+
+def _new_tuner(cfg: ExperimentConfig, path: Path, trainable, instances: dict[str, Any],
+               info: cluster.ClusterInfo) -> tuple[tune.Tuner, SchedulerView, HpoCallback]:
+    objective = Objective(cfg.metric, cfg.mode)
+    sname = cfg.scheduler.name
+    if "search" in instances:
+        search_alg, forced = instances["search"], None
+        param_space = {} if _has_own_space(search_alg) else to_tune_space(cfg.space)
+    else:
+        search_alg, param_space, forced = build_search_alg(
+            cfg.search.name, cfg.search.options, cfg.space, objective=objective, seed=cfg.seed,
+            max_epochs=cfg.budget.max_epochs)
+    num_samples = cfg.budget.num_samples
+    planned = None if "scheduler" in instances else \
+        schedulers.planned_num_samples(sname, cfg.scheduler.options, cfg.budget.max_epochs)
+    if planned is not None and planned != num_samples:
+        say(f"scheduler {sname!r} plans {planned} trials for max_epochs={cfg.budget.max_epochs} "
+            f"(budget.num_samples={num_samples} is not used)")
+        num_samples = planned
+    if forced is not None:
+        num_samples = forced * searchers.grid_size(cfg.space)
+        say(f"grid search: {searchers.grid_size(cfg.space)} configurations")
+    ray_scheduler = instances.get("scheduler") or build_ray_scheduler(
+        sname, objective=objective, options=cfg.scheduler.options, max_epochs=cfg.budget.max_epochs,
+        seed=cfg.seed, predictor_factory=_predictor_factory(cfg, instances))
+    scheduler = view(ray_scheduler)
+    res = cfg.resources
+    per_trial_cpus = res.workers_per_trial * res.cpus_per_worker
+    max_concurrent = res.max_concurrent or max(1, int(info.num_cpus // per_trial_cpus))
+    if scheduler.uses_pause and not info.has_slots:
+        log.warning("cluster has no '%s' resource: concurrency of the pausing scheduler %r is bounded by "
+                    "CPUs only (start nodes with --resources '{\"%s\": N}' to cap it)", cluster.SLOT, sname,
+                    cluster.SLOT)
+    store = results.CurveStore(cfg.metric, cfg.mode)
+    guard = StallGuard()
+    callback = HpoCallback(store, path, scheduler, guard, total=num_samples)
+    account = MetricsAccount(store, reasons=scheduler.stop_reasons, diagnostics=scheduler.diagnostics(),
+                             max_epochs=cfg.budget.max_epochs)
+    metrics_callback = HpoMetricsCallback(account, experiment=cfg.name)
+    say(f"experiment {cfg.name}: {num_samples} trials of {cfg.trainable!s} x {cfg.budget.max_epochs} epochs, "
+        f"scheduler {cfg.scheduler.name}, search {cfg.search.name}"
+        + (f", predictor {cfg.predictor.name}" if cfg.predictor else "")
+        + f", up to {max_concurrent} concurrent, results in {path}")
+    tuner = tune.Tuner(
+        trainable,
+        param_space=param_space,
+        tune_config=tune.TuneConfig(
+            metric=cfg.metric, mode=cfg.mode, num_samples=num_samples if forced is None else 1,
+            search_alg=search_alg, scheduler=ray_scheduler,
+            max_concurrent_trials=None if scheduler.uses_pause else max_concurrent,
+            time_budget_s=cfg.budget.time_limit_s, reuse_actors=cfg.resources.workers_per_trial == 1),
+        run_config=tune.RunConfig(
+            name=cfg.name, storage_path=str(path.parent), callbacks=[callback, metrics_callback], verbose=0,
+            stop=guard,
+            failure_config=tune.FailureConfig(max_failures=2),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
+    )
+    return tuner, scheduler, callback
+
+
+def _has_own_space(search_alg) -> bool:
+    """A searcher built with its own space must not get Tune's too (Ray refuses both)."""
+    from ray.tune.search import ConcurrencyLimiter
+
+    inner = search_alg.searcher if isinstance(search_alg, ConcurrencyLimiter) else search_alg
+    return bool(getattr(inner, "_space", None))
