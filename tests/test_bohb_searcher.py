@@ -53,7 +53,7 @@ def test_valid_options_get_defaults():
     from hpo.ray.searcher import build
 
     alg, param_space, forced = build("bohb", out, SPACE, objective=Objective("m", "min"), seed=0, max_epochs=3)
-    assert alg.searcher.core.num_samples == 16 and alg.searcher.core.min_points_in_model == 5
+    assert alg.inner.core.num_samples == 16 and alg.inner.core.min_points_in_model == 5
     assert param_space == {} and forced is None
 
 
@@ -87,19 +87,19 @@ def test_searcher_records_one_observation_per_trial_and_epoch():
     cfgs = run_trials(s, 8)
     assert all(set(c) == set(SPACE) for c in cfgs)
     # on_trial_complete's result repeats epoch 3: it replaces, it does not add
-    assert [s.searcher.core.n_observations(b) for b in (1, 2, 3)] == [8, 8, 8]
-    assert s.searcher.core.model_budget() == 3  # 8 >= (3 + 1) + 2
+    assert [s.inner.core.n_observations(b) for b in (1, 2, 3)] == [8, 8, 8]
+    assert s.inner.core.model_budget() == 3  # 8 >= (3 + 1) + 2
     s.on_trial_result("unknown", epoch_result(0.1, 1))  # not suggested by us: ignored
     s.suggest("x1")
     s.on_trial_result("x1", {"other": 1.0, EPOCH_KEY: 1})  # no metric: ignored
     s.on_trial_complete("x1", None, error=True)
-    assert s.searcher.core.n_observations(1) == 8 and not s.searcher._live
+    assert s.inner.core.n_observations(1) == 8 and not s.inner._live
 
 
 def test_mode_max_negates_losses():
     s = build_searcher(space=SPACE, options={}, metric="val_loss", mode="max", seed=0, max_epochs=3)
     run_trials(s, 3, sign=-1.0)  # the metric is -loss, maximised
-    losses = [loss for _, loss in s.searcher.core.observations[3]]
+    losses = [loss for _, loss in s.inner.core.observations[3]]
     assert all(loss > 0 for loss in losses)
 
 
@@ -112,7 +112,7 @@ def test_save_restore_gives_identical_next_suggestions(tmp_path):
     a.save(str(path))
     b = build_searcher(space=SPACE, options={}, metric="val_loss", mode="min", seed=123, max_epochs=3)
     b.restore(str(path))
-    assert b.searcher._live == a.searcher._live
+    assert b.inner._live == a.inner._live
     for s in (a, b):
         s.on_trial_complete("pending", epoch_result(0.3, 1))
     assert run_trials(a, 6, start=10) == run_trials(b, 6, start=10)
@@ -127,7 +127,7 @@ def test_space_from_tune_param_space():
     config = {"lr": tune.loguniform(1e-4, 1e-1), "width": tune.choice([32, 64, 128]),
               "layers": tune.randint(1, 5), "bin": tune.quniform(8, 64, 8), "fixed": "abc"}
     assert s.set_search_properties(None, None, config) is True
-    assert s.searcher.core.space["layers"].high == 4 and s.searcher.core.space["bin"].q == 8
+    assert s.inner.core.space["layers"].high == 4 and s.inner.core.space["bin"].q == 8
     cfg = s.suggest("t0")
     assert "fixed" not in cfg and 1 <= cfg["layers"] <= 4 and cfg["width"] in (32, 64, 128)
     # a searcher with its own space declines a second one (Tune then rejects unresolved values)
@@ -173,8 +173,8 @@ def test_bohb_instance_receives_every_epoch_from_ray(ray_cluster, tmp_path):
     assert len(result.trials) == 6
     assert searcher.metric == "loss" and searcher.mode == "min"
     # FIFO runs every trial to the end: one observation per trial at each budget 1..3
-    assert [searcher.searcher.core.n_observations(b) for b in (1, 2, 3)] == [6, 6, 6]
-    observed = sorted(round(loss, 9) for _, loss in searcher.searcher.core.observations[3])
+    assert [searcher.inner.core.n_observations(b) for b in (1, 2, 3)] == [6, 6, 6]
+    observed = sorted(round(loss, 9) for _, loss in searcher.inner.core.observations[3])
     expected = sorted(round((x - 0.3) ** 2 + 1 / 3, 9) for x in result.trials["x"])
     assert observed == expected
 
@@ -192,5 +192,5 @@ def test_bohb_with_pausing_hyperband(ray_cluster, tmp_path):
     trials = result.trials
     assert len(trials) >= 2
     for budget in (1, 2, 3):  # one observation per trial that reached the budget, none twice
-        assert searcher.searcher.core.n_observations(budget) == int((trials["epochs"] >= budget).sum())
-    assert searcher.searcher.core.n_observations(3) >= 1
+        assert searcher.inner.core.n_observations(budget) == int((trials["epochs"] >= budget).sum())
+    assert searcher.inner.core.n_observations(3) >= 1

@@ -28,9 +28,9 @@ def _check_curves_match_table(res, mlpf_table):
 def test_asha_stops_trials_at_rungs(ray_cluster, tmp_path, mlpf_table):
     res = _run(tmp_path, mlpf_table, "asha", num_samples=8, max_epochs=8, scheduler="asha", search="random")
     assert len(res.trials) == 8
-    stopped = res.trials[res.trials.status == "stopped"]
+    stopped = res.trials[res.trials.outcome == "stopped_rung"]
     assert len(stopped) >= 2 and stopped["epochs"].isin([1, 2, 4]).all()
-    assert (res.trials[res.trials.status == "completed"]["epochs"] == 8).all()
+    assert (res.trials[res.trials.outcome == "completed"]["epochs"] == 8).all()
     _check_curves_match_table(res, mlpf_table)
 
 

@@ -30,44 +30,45 @@ class SearcherAdapter(TuneSearcher):
         super().__init__(metric=metric, mode=mode)
         self.make = make
         self.space = dict(space) if space else None
-        self.searcher: Searcher | None = make(self.space) if self.space else None
+        # not named ``searcher``: Tune unwraps wrapper searchers through that attribute
+        self.inner: Searcher | None = make(self.space) if self.space else None
         self._warned: set[str] = set()
 
     # ---- Tune's Searcher API -------------------------------------------------------------------
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
-        if self.searcher is not None:  # our own space is set; Tune then refuses unresolved domains
+        if self.inner is not None:  # our own space is set; Tune then refuses unresolved domains
             self._metric = self._metric or metric
             self._mode = self._mode or mode
             return False
         space = space_from_tune(config)
         if not space:
             return False
-        self.space, self.searcher = space, self.make(space)
+        self.space, self.inner = space, self.make(space)
         self._metric = metric or self._metric
         self._mode = mode or self._mode
         return True
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        if self.searcher is None:
+        if self.inner is None:
             raise RuntimeError("the searcher has no search space: pass `space` or a Tune param_space")
         if not self._metric or self._mode not in ("min", "max"):
             raise RuntimeError("the searcher needs `metric` and `mode` ('min' or 'max')")
-        if self.searcher.finished:
+        if self.inner.finished:
             return TuneSearcher.FINISHED
-        return self.searcher.suggest(trial_id)
+        return self.inner.suggest(trial_id)
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         self._record(trial_id, result)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        if self.searcher is None:
+        if self.inner is None:
             return
         if result and not error:
             self._record(trial_id, result)
-        self.searcher.on_complete(trial_id)
+        self.inner.on_complete(trial_id)
 
     def _record(self, trial_id: str, result: Mapping[str, Any]) -> None:
-        if self.searcher is None:
+        if self.inner is None:
             return
         if self._metric not in result or EPOCH_KEY not in result:
             missing = self._metric if self._metric not in result else EPOCH_KEY
@@ -79,23 +80,23 @@ class SearcherAdapter(TuneSearcher):
             loss = Objective(self._metric, self._mode).loss(float(result[self._metric]))
         except (TypeError, ValueError):
             loss = math.inf  # a non-numeric metric is the worst loss
-        self.searcher.on_result(trial_id, int(result[EPOCH_KEY]), loss)
+        self.inner.on_result(trial_id, int(result[EPOCH_KEY]), loss)
 
     # ---- state -----------------------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:
         return {"metric": self._metric, "mode": self._mode,
                 "space": {k: d.as_dict() for k, d in self.space.items()} if self.space else None,
-                "searcher": self.searcher.get_state() if self.searcher is not None else None}
+                "searcher": self.inner.get_state() if self.inner is not None else None}
 
     def set_state(self, state: Mapping[str, Any]) -> None:
         self._metric, self._mode = state["metric"], state["mode"]
         if state["space"] is None:
-            self.space, self.searcher = None, None
+            self.space, self.inner = None, None
             return
         self.space = parse_space(state["space"])
-        if self.searcher is None:
-            self.searcher = self.make(self.space)
-        self.searcher.set_state(state["searcher"])
+        if self.inner is None:
+            self.inner = self.make(self.space)
+        self.inner.set_state(state["searcher"])
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "w") as fh:

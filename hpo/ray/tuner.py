@@ -140,7 +140,7 @@ def _new_tuner(cfg: ExperimentConfig, path: Path, trainable, instances: dict[str
     sname = cfg.scheduler.name
     if "search" in instances:
         search_alg, forced = instances["search"], None
-        param_space = {} if _has_own_space(search_alg) else to_tune_space(cfg.space)
+        param_space = _space_for_instance(search_alg, cfg)
     else:
         search_alg, param_space, forced = build_search_alg(
             cfg.search.name, cfg.search.options, cfg.space, objective=objective, seed=cfg.seed,
@@ -193,9 +193,14 @@ def _new_tuner(cfg: ExperimentConfig, path: Path, trainable, instances: dict[str
     return tuner, scheduler, callback
 
 
-def _has_own_space(search_alg) -> bool:
-    """A searcher built with its own space must not get Tune's too (Ray refuses both)."""
-    from ray.tune.search import ConcurrencyLimiter
+def _space_for_instance(search_alg, cfg: ExperimentConfig) -> dict[str, Any]:
+    """Tune's ``param_space`` for a search algorithm passed as an instance.  Tune's variant generator
+    needs the space itself; a ``Searcher`` is offered ours through its public
+    ``set_search_properties`` and keeps its own if it has one (Ray refuses both at once)."""
+    from ray.tune.search import BasicVariantGenerator
 
-    inner = search_alg.searcher if isinstance(search_alg, ConcurrencyLimiter) else search_alg
-    return bool(getattr(inner, "_space", None))
+    space = to_tune_space(cfg.space)
+    if isinstance(search_alg, BasicVariantGenerator):
+        return space
+    search_alg.set_search_properties(cfg.metric, cfg.mode, space)
+    return {}
