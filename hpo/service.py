@@ -23,6 +23,7 @@ from typing import Any, Callable
 import yaml
 
 from . import cluster, registry, reporting, results, schedulers, searchers
+from .atomic import atomic_write
 from .config import ExperimentConfig
 from .distributed import TrialResources
 from .errors import ConfigError, ExperimentStalled
@@ -144,7 +145,7 @@ def run_experiment(cfg: ExperimentConfig, *, train_fn: Callable[[dict], Any] | N
     info = _connect(cfg, object_store_memory)
     try:
         path.mkdir(parents=True)
-        (path / CONFIG_FILE).write_text(yaml.safe_dump(resolved, sort_keys=False))
+        atomic_write(path / CONFIG_FILE, yaml.safe_dump(resolved, sort_keys=False))
         return _run(cfg, path, args, info, train_fn, instances or {}, verbose, resolved, restore=False)
     finally:
         cluster.disconnect(info)
