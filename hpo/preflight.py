@@ -105,7 +105,7 @@ def _read_frame_header(sock: socket.socket, deadline: float) -> bytes:
 
 
 def probe_ray_gcs(host: str, port: int, timeout: float = PROBE_TIMEOUT_S) -> str | None:
-    """``None`` when ``host:port`` answers like Ray's GCS (an HTTP/2 server), else what went wrong."""
+    """``None`` when ``host:port`` answers like Ray's GCS (HTTP/2, then the GetClusterId call), else why not."""
     deadline = time.monotonic() + timeout
     try:
         infos = _resolve(host, port, timeout)
