@@ -6,26 +6,31 @@ file through ``apply_overrides``.
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from . import registry
+from . import registry, yaml_loader
 from .errors import ConfigError
-from .space import Distribution, parse_space
+from .space import Choice, Distribution, parse_space
 
 SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
 TOP_KEYS = {"name", "trainable", "metric", "mode", "hyperparameters", "budget", "scheduler", "search",
             "predictor", "resources", "seed", "storage"}
 
 
+MAX_SAMPLES = 100_000     # trials per experiment (the trial table lives in the driver's memory)
+MAX_EPOCHS = 1_000_000
+MAX_SEED = 2**32 - 1      # numpy's RandomState (used by the searchers) takes seeds below 2**32
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=False)
+    model_config = ConfigDict(extra="forbid", strict=False, allow_inf_nan=False)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -37,9 +42,16 @@ class _Strict(BaseModel):
 
 
 class Budget(_Strict):
-    num_samples: int = Field(10, ge=1)
-    max_epochs: int = Field(10, ge=1)
+    num_samples: int = Field(10, ge=1, le=MAX_SAMPLES)
+    max_epochs: int = Field(10, ge=1, le=MAX_EPOCHS)
     time_limit_s: float | None = Field(None, gt=0)
+
+    @field_validator("num_samples", "max_epochs", mode="before")
+    @classmethod
+    def _counts_are_integers(cls, v):
+        if isinstance(v, float):  # pydantic would take 1e9 or 10.0 as an int: a count is written as one
+            raise ValueError("must be an integer, not a float")
+        return v
 
 
 class Resources(_Strict):
@@ -93,25 +105,26 @@ class ExperimentConfig:
 
 
 # ---------------------------------------------------------------- YAML loading
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads ``1e-4`` (no dot) as a float, as YAML 1.2 does."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.\d*)?[eE][-+]?\d+$"), list("-+0123456789."))
-
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def _expand_env(value: Any) -> Any:
+def _expand_env(value: Any, memo: dict[int, Any] | None = None) -> Any:
+    """``${VAR}`` / ``${VAR:-default}`` in strings.  A list or mapping reached twice (a YAML alias, a
+    shared object) is expanded once and shared again, so the work is linear in the document."""
     if isinstance(value, str):
         return _ENV.sub(lambda m: os.environ.get(m.group(1), m.group(2) or ""), value)
+    if not isinstance(value, (dict, list)):
+        return value
+    memo = {} if memo is None else memo
+    if id(value) in memo:
+        return memo[id(value)]
     if isinstance(value, dict):
-        return {k: _expand_env(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_expand_env(v) for v in value]
-    return value
+        out: Any = memo.setdefault(id(value), {})
+        out.update((k, _expand_env(v, memo)) for k, v in value.items())
+    else:
+        out = memo.setdefault(id(value), [])
+        out.extend(_expand_env(v, memo) for v in value)
+    return out
 
 
 def resolve_space_path(space: str | os.PathLike) -> Path:
@@ -125,17 +138,8 @@ def resolve_space_path(space: str | os.PathLike) -> Path:
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read file: {exc}", source=str(path)) from None
-    try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"malformed YAML{where}: {problem}", source=str(path)) from None
+    """Read a space file within ``yaml_loader``'s limits (size, alias expansion, duplicate keys)."""
+    data = yaml_loader.load_text(yaml_loader.read_limited(path), str(path))
     if not isinstance(data, dict):
         raise ConfigError("the file must hold a mapping of experiment keys", source=str(path))
     return data
@@ -163,7 +167,7 @@ def _model(cls, raw: Any, key: str):
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
         raise ConfigError(f"{msg} (got {err.get('input')!r})" if err["type"] != "extra_forbidden" else msg,
                           f"{key}.{loc}") from None
 
@@ -207,8 +211,8 @@ def _from_dict(data: dict[str, Any], source: str, base: Path | None) -> Experime
     if mode not in ("min", "max"):
         raise ConfigError(f"must be 'min' or 'max', got {mode!r}", "mode")
     seed = data.get("seed", 0)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise ConfigError(f"must be a non-negative integer, got {seed!r}", "seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
+        raise ConfigError(f"must be a non-negative integer below 2**32, got {seed!r}", "seed")
     storage = data.get("storage", "./hpo_results")
     if not isinstance(storage, str):
         raise ConfigError("must be a directory path", "storage")
@@ -252,6 +256,10 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
         cfg.predictor.options = api.validate_options(cfg.predictor.name, cfg.predictor.options)
     cfg.search.options = searchers.validate(cfg.search.name, cfg.search.options, cfg.space,
                                             cfg.budget.max_epochs)
+    grids = [len(d.values) for d in cfg.space.values() if isinstance(d, Choice) and d.grid]
+    if grids and cfg.search.name != "grid" and cfg.budget.num_samples * math.prod(grids) > MAX_SAMPLES:
+        raise ConfigError(f"{cfg.budget.num_samples} samples of a {math.prod(grids)}-point grid make more than "
+                          f"{MAX_SAMPLES} trials", "budget.num_samples")
     mod, _ = registry.trainable_module(cfg.trainable)
     if hasattr(mod, "validate_args"):
         import inspect

@@ -28,3 +28,7 @@ class ConfigError(ValueError):
 
 class ExperimentStalled(RuntimeError):
     """The scheduler left paused trials that nothing would resume; the run was stopped (``hpo.ray.watchdog``)."""
+
+
+class FewerResultsError(RuntimeError):
+    """Writing would replace results on disk with fewer completed trials; the old files are kept."""

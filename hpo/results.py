@@ -8,6 +8,7 @@ while a run is live.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import time
@@ -18,8 +19,11 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from .atomic import atomic_write
+from .errors import FewerResultsError
 from .protocols import EPOCH_KEY, NONFINITE_KEY, Objective, Outcome, StopReason
 
+log = logging.getLogger("hpo")
 _SKIP = {"config", "date", "hostname", "node_ip", "pid", "trial_id", "experiment_id", "timestamp",
          "time_this_iter_s", "time_total_s", "time_since_restore", "iterations_since_restore",
          "training_iteration", "done", "checkpoint_dir_name", "should_checkpoint", "checkpoint_path"}
@@ -170,22 +174,40 @@ def pick_best(trials: pd.DataFrame, metric: str, mode: str, max_epochs: int) -> 
 def write(path: Path, store: CurveStore, trials: pd.DataFrame, config: dict[str, Any],
           best: pd.Series | None, space_keys: list[str]) -> None:
     path.mkdir(parents=True, exist_ok=True)
-    trials.to_parquet(path / "trials.parquet", index=False)
-    store.curves().to_parquet(path / "curves.parquet", index=False)
+    check_not_fewer(path / "trials.parquet", trials)
+    atomic_write(path / "trials.parquet", lambda p: trials.to_parquet(p, index=False))
+    atomic_write(path / "curves.parquet", lambda p: store.curves().to_parquet(p, index=False))
     best_doc = None
     if best is not None:
         best_doc = {"trial_id": best["trial_id"], "metric": store.metric, "mode": store.mode,
                     "value": float(best[store.metric]), "epochs": int(best["epochs"]),
                     "config": {k: _plain(best[k]) for k in space_keys}}
-    (path / "best.json").write_text(json.dumps(best_doc, indent=2) + "\n")
-    (path / "experiment.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    atomic_write(path / "best.json", json.dumps(best_doc, indent=2) + "\n")
+    atomic_write(path / "experiment.yaml", yaml.safe_dump(config, sort_keys=False))
+
+
+COMPLETED = (Outcome.COMPLETED.value, Outcome.ENDED_EARLY.value)  # trials that ran to their end
+
+
+def check_not_fewer(old: Path, trials: pd.DataFrame) -> None:
+    """Refuse to replace ``old`` with a table holding fewer completed trials (``FewerResultsError``);
+    an unreadable old table is replaced, with a warning."""
+    if not old.exists():
+        return
+    try:
+        before = int(pd.read_parquet(old, columns=["outcome"])["outcome"].isin(COMPLETED).sum())
+    except Exception as exc:  # noqa: BLE001 - a torn file from before atomic writes: nothing to keep
+        log.warning("replacing unreadable %s (%s)", old, exc)
+        return
+    after = int(trials["outcome"].isin(COMPLETED).sum()) if "outcome" in trials else 0
+    if after < before:
+        raise FewerResultsError(f"{old} holds {before} completed trials, the new table only {after}; "
+                                "kept the existing results and wrote nothing")
 
 
 def flush_curves(path: Path, store: CurveStore) -> None:
     path.mkdir(parents=True, exist_ok=True)
-    tmp = path / "curves.parquet.tmp"
-    store.curves().to_parquet(tmp, index=False)
-    os.replace(tmp, path / "curves.parquet")
+    atomic_write(path / "curves.parquet", lambda p: store.curves().to_parquet(p, index=False))
 
 
 def _plain(v: Any) -> Any:

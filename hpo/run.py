@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from . import config as config_mod
-from .errors import ConfigError, ExperimentStalled
+from . import preflight
+from .errors import ConfigError, ExperimentStalled, FewerResultsError
 
 
 def parser() -> argparse.ArgumentParser:
@@ -52,9 +54,15 @@ def main(argv: list[str] | None = None) -> int:
         if extra:
             return _fail(f"--resume continues the saved experiment as it was; it takes only --address and "
                          f"--num-cpus (got --{extra[0].replace('_', '-')})")
-        from .service import resume_experiment
+        def resume() -> None:
+            if Path(args.resume).is_dir():
+                preflight.check_storage(args.resume, "resume", "<cli>")
+            preflight.check_address(args.address)
+            from .service import resume_experiment
 
-        return _guarded(lambda: resume_experiment(args.resume, address=args.address, num_cpus=args.num_cpus))
+            resume_experiment(args.resume, address=args.address, num_cpus=args.num_cpus)
+
+        return _guarded(resume)
     if not args.space:
         return _fail("--space is required (or --resume RESULTS_DIR)")
     over = {k: v for k, v in vars(args).items() if k not in ("space", "check", "resume") and v is not None}
@@ -63,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config_mod.load(args.space, **over)
         if "name" not in over:
             cfg.name = config_mod.fresh_name(cfg)
+        preflight.check_environment(cfg)  # storage, dashboard host, --address: before Ray starts
         if args.check:
             print(f"{cfg.source}: ok ({len(cfg.space)} hyperparameters, trainable {cfg.trainable}, "
                   f"scheduler {cfg.scheduler.name}, search {cfg.search.name})")
@@ -75,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _guarded(action) -> int:
-    """Bad input -> one line on stderr and exit status 2; Ctrl-C -> 130."""
+    """Bad input -> one line on stderr and exit status 2; a stalled run, or results that would be
+    replaced by fewer, -> one line and 1; Ctrl-C -> 130."""
     try:
         action()
     except ConfigError as exc:
@@ -83,7 +93,7 @@ def _guarded(action) -> int:
     except KeyboardInterrupt:
         print("hpo: interrupted", file=sys.stderr)
         return 130
-    except ExperimentStalled as exc:
+    except (ExperimentStalled, FewerResultsError) as exc:
         print(f"hpo: error: {exc}", file=sys.stderr)
         return 1
     return 0

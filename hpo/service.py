@@ -17,6 +17,7 @@ from typing import Any, Callable
 import yaml
 
 from . import registry, reporting, results
+from .atomic import atomic_write
 from .config import ExperimentConfig
 from .errors import ConfigError, ExperimentStalled
 from .progress import say
@@ -52,7 +53,7 @@ def run_experiment(cfg: ExperimentConfig, *, train_fn: Callable[[dict], Any] | N
     info = tuner.connect(cfg, object_store_memory)
     try:
         path.mkdir(parents=True)
-        (path / CONFIG_FILE).write_text(yaml.safe_dump(resolved, sort_keys=False))
+        atomic_write(path / CONFIG_FILE, yaml.safe_dump(resolved, sort_keys=False))
         record = tuner.run(cfg, path, args, info, train_fn, instances or {}, restore=False)
         return _finish(cfg, path, record, resolved, verbose)
     finally:

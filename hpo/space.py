@@ -24,17 +24,29 @@ class Distribution:
         return None
 
 
+# Sanity bounds, far beyond any real hyperparameter.  Near the float limit a range's width overflows:
+# uniform(-1e308, 1e308) has high - low = inf, and Ray's sampler fails only after Ray has started.
+# Integers pass through float64 in Optuna and HyperOpt, which is exact only up to 2**53 (and
+# numpy's int64 sampling fails beyond 2**63, e.g. on ``high: 1e308``).
+MAX_FLOAT = 1e100
+MAX_INT = 2**53
+
+
 def _num(v: Any, name: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
         raise ConfigError(f"{name} must be a finite number, got {v!r}", name)
+    if abs(v) > MAX_FLOAT:
+        raise ConfigError(f"{name} must be within +-{MAX_FLOAT:g}, got {v!r}", name)
     return float(v)
 
 
 def _int(v: Any, name: str) -> int:
     if isinstance(v, bool) or not isinstance(v, int):
-        if isinstance(v, float) and v.is_integer():
-            return int(v)
-        raise ConfigError(f"{name} must be an integer, got {v!r}", name)
+        if not (isinstance(v, float) and v.is_integer()):
+            raise ConfigError(f"{name} must be an integer, got {v!r}", name)
+        v = int(v)
+    if abs(v) > MAX_INT:
+        raise ConfigError(f"{name} must be within +-2**53 ({MAX_INT}), got {v!r}", name)
     return v
 
 

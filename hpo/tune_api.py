@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from . import config as config_mod
+from . import preflight
 from .errors import ConfigError
 from .results import ExperimentResult
 from .space import Distribution
@@ -75,6 +76,7 @@ def tune(trainable: Callable[[dict], Any] | str | None = None, *, space: Mapping
     cfg.address = address
     if name is None:
         cfg.name = config_mod.fresh_name(cfg)
+    preflight.check_environment(cfg, "<call>")
     from .service import run_experiment
 
     return run_experiment(cfg, train_fn=train_fn, instances=instances, verbose=verbose)
@@ -93,6 +95,7 @@ def _callable_name(fn: Callable) -> str:
 def resume(results_dir: str | os.PathLike, *, address: str | None = None, num_cpus: int | None = None,
            verbose: bool = True) -> ExperimentResult:
     """Continue an experiment (run by the CLI or with a registered trainable) whose driver stopped."""
+    preflight.check_address(address, source="<call>")
     from .service import resume_experiment
 
     return resume_experiment(results_dir, address=address, num_cpus=num_cpus, verbose=verbose)

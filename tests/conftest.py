@@ -23,8 +23,10 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 def ray_cluster():
     import ray
 
+    from hpo.preflight import private_token_file
     from hpo.ray.cluster import SLOT
 
+    private_token_file()  # as hpo.ray.cluster.connect does: Ray would create ~/.ray/auth_token 0644
     ctx = ray.init(address="local", num_cpus=2, resources={SLOT: 2}, include_dashboard=True,
                    dashboard_host="127.0.0.1", object_store_memory=400 * 1024 * 1024,
                    runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}})

@@ -7,6 +7,7 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+from hpo import preflight
 from hpo.errors import ConfigError
 
 log = logging.getLogger("hpo")
@@ -68,6 +69,7 @@ def connect(address: str | None, *, num_cpus: int | None, slots: int, dashboard_
         log.warning("the Ray dashboard will listen on %s: the dashboard and job API run code for whoever "
                     "reaches them; keep it on 127.0.0.1 unless the network is trusted", dashboard_host)
     cpus = num_cpus or detect_cpus()
+    preflight.private_token_file()  # Ray would write ~/.ray/auth_token 0644; we write it 0600 first
     pythonpath = os.pathsep.join(p for p in [os.getcwd(), os.environ.get("PYTHONPATH", "")] if p)
     ctx = ray.init(address="local", num_cpus=cpus, resources={SLOT: slots}, include_dashboard=True,
                    dashboard_host=dashboard_host, object_store_memory=object_store_memory,
