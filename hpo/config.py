@@ -244,18 +244,16 @@ def load(space: str | os.PathLike, **overrides: Any) -> ExperimentConfig:
 
 def validate(cfg: ExperimentConfig) -> ExperimentConfig:
     """Check components and their options (no Ray cluster is started)."""
-    from . import schedulers, searchers
+    from .components import Context, spec
 
-    registry.check_scheduler(cfg.scheduler.name)
-    cfg.scheduler.options = schedulers.validate_options(cfg.scheduler.name, cfg.scheduler.options,
-                                                        cfg.budget.max_epochs)
-    if schedulers.needs_predictor(cfg.scheduler.name) and cfg.predictor is None:
+    ctx = Context(cfg.budget.max_epochs, cfg.space)
+    scheduler = spec("scheduler", cfg.scheduler.name)
+    cfg.scheduler.options = scheduler.check(cfg.scheduler.options, ctx)
+    if scheduler.needs_predictor and cfg.predictor is None:
         cfg.predictor = Component("svr")
     if cfg.predictor is not None:
-        api = registry.check_predictor(cfg.predictor.name)
-        cfg.predictor.options = api.validate_options(cfg.predictor.name, cfg.predictor.options)
-    cfg.search.options = searchers.validate(cfg.search.name, cfg.search.options, cfg.space,
-                                            cfg.budget.max_epochs)
+        cfg.predictor.options = spec("predictor", cfg.predictor.name).check(cfg.predictor.options, ctx)
+    cfg.search.options = spec("search", cfg.search.name).check(cfg.search.options, ctx)
     grids = [len(d.values) for d in cfg.space.values() if isinstance(d, Choice) and d.grid]
     if grids and cfg.search.name != "grid" and cfg.budget.num_samples * math.prod(grids) > MAX_SAMPLES:
         raise ConfigError(f"{cfg.budget.num_samples} samples of a {math.prod(grids)}-point grid make more than "

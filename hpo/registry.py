@@ -1,7 +1,6 @@
-"""Names of pluggable components, the same in YAML and on the CLI.
+"""Trainables by name: the registered models and any ``module:function``.
 
-Each family lives in its own package and exposes a small module-level API; the registry only
-knows names and where they live, so validation can say "not built yet" instead of a traceback.
+(Schedulers, searchers and predictors are named in :mod:`hpo.components`.)
 
 Trainable modules (``trainables.<name>`` or a user's ``module:function``) expose
 ``train(config) -> None`` and optionally ``validate_args(args) -> dict`` (checks fixed arguments,
@@ -15,9 +14,6 @@ from types import ModuleType
 
 from .errors import ConfigError
 
-SCHEDULER_NAMES = ("fifo", "asha", "hyperband", "swift")
-SEARCHER_NAMES = ("random", "grid", "tpe", "hyperopt", "bohb")
-PREDICTOR_NAMES = ("svr", "qsvr")
 TRAINABLE_MODULES = {
     "replay": "trainables.replay",
     "mlpf": "trainables.mlpf",
@@ -34,34 +30,6 @@ def _import(module: str) -> ModuleType | None:
         if exc.name and (module == exc.name or module.startswith(exc.name + ".")):
             return None
         raise
-
-
-def scheduler_api() -> ModuleType:
-    from . import schedulers
-
-    return schedulers
-
-
-def predictor_api() -> ModuleType | None:
-    return _import("predictors")
-
-
-def check_scheduler(name: str) -> None:
-    if name not in SCHEDULER_NAMES:
-        raise ConfigError(f"unknown scheduler {name!r}; choose one of {', '.join(SCHEDULER_NAMES)}",
-                          "scheduler.name")
-    if name not in scheduler_api().available():
-        raise ConfigError(f"scheduler {name!r} is not built yet", "scheduler.name")
-
-
-def check_predictor(name: str) -> ModuleType:
-    if name not in PREDICTOR_NAMES:
-        raise ConfigError(f"unknown predictor {name!r}; choose one of {', '.join(PREDICTOR_NAMES)}",
-                          "predictor.name")
-    api = predictor_api()
-    if api is None or name not in api.available():
-        raise ConfigError(f"predictor {name!r} is not built yet", "predictor.name")
-    return api
 
 
 def trainable_module(name: str) -> tuple[ModuleType, str]:

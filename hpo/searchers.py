@@ -1,18 +1,18 @@
 """Searchers: random, grid, Optuna TPE, Hyperopt TPE (through Ray's adapters) and BOHB (ours).
 
-``validate`` runs before Ray starts and says when a searcher cannot handle a distribution;
-:func:`hpo.ray.searcher.build` makes the Tune search algorithm.
+``SPECS`` (see :mod:`hpo.components`) names each searcher with its options check, which runs
+before Ray starts and says when a searcher cannot handle a distribution.  BOHB is ours (an
+``hpo.protocols.Searcher``, built here); the others are Tune's, built by :mod:`hpo.ray.searcher`.
 Every searcher is seeded: the same seed gives the same sequence of suggestions for the same
 sequence of results.
 """
 from __future__ import annotations
 
-import importlib
 import math
 from typing import Any, Mapping
 
+from .components import Context, Spec
 from .errors import ConfigError
-from .registry import SEARCHER_NAMES
 from .space import Choice, Distribution
 
 MAX_GRID = 10_000
@@ -22,19 +22,6 @@ _OPTIONS = {
     "tpe": {"n_startup_trials": int, "multivariate": bool},
     "hyperopt": {"n_initial_points": int},
 }
-
-
-def _bohb():
-    try:
-        return importlib.import_module("hpo.bohb")
-    except ModuleNotFoundError as exc:
-        if exc.name in ("hpo.bohb",):
-            return None
-        raise
-
-
-def available() -> list[str]:
-    return [n for n in SEARCHER_NAMES if n != "bohb" or _bohb() is not None]
 
 
 def _check_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -53,13 +40,17 @@ def _check_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
 
 def validate(name: str, options: Mapping[str, Any], space: Mapping[str, Distribution],
              max_epochs: int) -> dict[str, Any]:
-    if name not in SEARCHER_NAMES:
-        raise ConfigError(f"unknown searcher {name!r}; choose one of {', '.join(SEARCHER_NAMES)}", "search.name")
-    if name == "bohb":
-        mod = _bohb()
-        if mod is None:
-            raise ConfigError("searcher 'bohb' is not built yet", "search.name")
-        return mod.validate_options(dict(options), space, max_epochs)
+    """The options of searcher ``name`` checked against the space (shorthand over ``SPECS``)."""
+    from .components import spec
+
+    return spec("search", name).check(options, Context(max_epochs, space))
+
+
+def _tune_native(name: str):
+    return lambda options, ctx: _check_native(name, options, ctx.space)
+
+
+def _check_native(name: str, options: Mapping[str, Any], space: Mapping[str, Distribution]) -> dict[str, Any]:
     options = _check_options(name, options)
     if name == "grid":
         size = 1
@@ -91,3 +82,24 @@ def _convert(name: str, space: Mapping[str, Distribution]):
 
 def grid_size(space: Mapping[str, Distribution]) -> int:
     return math.prod(len(d.grid_values()) for d in space.values())
+
+
+def _check_bohb(options: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
+    from .bohb import validate_options
+
+    return validate_options(dict(options), ctx.space, ctx.max_epochs)
+
+
+def _build_bohb(options: Mapping[str, Any], ctx: Context, seed: int | None):
+    from .bohb import build_searcher
+
+    return build_searcher(space=ctx.space, options=options, seed=seed, max_epochs=ctx.max_epochs)
+
+
+SPECS: dict[str, Spec] = {s.name: s for s in (
+    Spec("search", "random", "random search (Tune's variant generator)", _tune_native("random")),
+    Spec("search", "grid", "every point of a finite grid", _tune_native("grid")),
+    Spec("search", "tpe", "Optuna's TPE sampler (Bergstra et al. 2011)", _tune_native("tpe")),
+    Spec("search", "hyperopt", "HyperOpt's TPE", _tune_native("hyperopt")),
+    Spec("search", "bohb", "BOHB's KDE sampler, budgets = epochs (Falkner et al. 2018)", _check_bohb, _build_bohb),
+)}

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from hpo.components import Spec
 from hpo.errors import ConfigError
 
 from .options import check_options, preset_options
@@ -34,8 +35,23 @@ __all__ = ["available", "validate_options", "build_predictor", "preset_options",
 _CLASSES = {"svr": SVRPredictor, "qsvr": QSVRPredictor}
 
 
+def _check(name: str):
+    return lambda options, ctx: validate_options(name, options)
+
+
+def _build(name: str):
+    return lambda options, ctx, seed: build_predictor(name, options, seed=seed)
+
+
+SPECS: dict[str, Spec] = {
+    "svr": Spec("predictor", "svr", "nu-SVR on MinMax-scaled partial curves", _check("svr"), _build("svr")),
+    "qsvr": Spec("predictor", "qsvr", "epsilon-SVR dual as a QUBO, solved by (simulated) annealing",
+                 _check("qsvr"), _build("qsvr")),
+}
+
+
 def available() -> list[str]:
-    return list(_CLASSES)
+    return list(SPECS)
 
 
 def validate_options(name: str, options: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import math
 import pytest
 
 from hpo import searchers
+from hpo.components import names
 from hpo import space as S
 from hpo.bohb import validate_options
 from hpo.errors import ConfigError
@@ -48,7 +49,7 @@ def test_valid_options_get_defaults():
     out = validate_options({"num_samples": 16, "random_fraction": 0, "min_points_in_model": 5.0}, SPACE, 3)
     assert out["num_samples"] == 16 and out["random_fraction"] == 0.0 and out["min_points_in_model"] == 5
     assert out["top_n_percent"] == 15 and out["adaptive_bandwidth"] is True
-    assert "bohb" in searchers.available()
+    assert "bohb" in names("search")
     # validated options (with their defaults) are accepted again by build
     from hpo.ray.searcher import build
 

@@ -11,10 +11,12 @@ from hpo.ray.scheduler import CoreTrialScheduler, build_ray_scheduler
 
 
 def test_available_and_flags():
-    assert S.available() == ["fifo", "asha", "hyperband", "swift"]
+    from hpo.components import names, spec
+
+    assert names("scheduler") == ["fifo", "asha", "hyperband", "swift"]
     assert S.uses_pause("hyperband") and S.uses_pause("swift") and not S.uses_pause("asha")
     assert S.uses_pause("asha", {"variant": "promote"}) and not S.uses_pause("fifo")
-    assert S.needs_predictor("swift") and not S.needs_predictor("hyperband")
+    assert spec("scheduler", "swift").needs_predictor and not spec("scheduler", "hyperband").needs_predictor
     assert S.planned_num_samples("hyperband", {}, 100) == 163
     assert S.planned_num_samples("swift", {"eta": 3}, 81) == 81 + 34 + 15 + 8 + 5
     assert S.planned_num_samples("asha", {}, 100) is None

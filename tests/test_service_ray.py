@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import hpo
-from hpo.searchers import available
+from hpo.components import names
 
 pytestmark = pytest.mark.ray
 
@@ -26,7 +26,7 @@ GRID_SPACE = {"x": hpo.choice([0.1, 0.3, 0.9]), "k": hpo.randint(0, 1)}
 
 @pytest.mark.parametrize("search", ["random", "grid", "tpe", "hyperopt", "bohb"])
 def test_every_searcher_runs(ray_cluster, tmp_path, search):
-    if search not in available():
+    if search not in names("search"):
         pytest.fail(f"searcher {search} is not built")
     space = GRID_SPACE if search == "grid" else SPACE
     res = hpo.tune(quadratic, space=space, metric="loss", mode="min", num_samples=4, max_epochs=3,

@@ -207,11 +207,14 @@ class CoreTrialScheduler(FIFOScheduler):
 
 def build_ray_scheduler(name: str, *, objective: Objective, options: dict, max_epochs: int,
                         seed: int | None, predictor_factory=None) -> TrialScheduler:
-    """Tune's FIFO for ``fifo``, else our core behind :class:`CoreTrialScheduler`."""
+    """Tune's FIFO for a scheduler without a core (``fifo``), else our core behind
+    :class:`CoreTrialScheduler`."""
     from hpo import schedulers
+    from hpo.components import Context, spec
 
-    if name == "fifo":
-        schedulers.validate_options(name, options, max_epochs)
+    s = spec("scheduler", name)
+    if s.build is None:
+        s.check(options, Context(max_epochs))
         return FIFOScheduler()
     core = schedulers.build_core(name, options=options, max_epochs=max_epochs, seed=seed,
                                  predictor_factory=predictor_factory)

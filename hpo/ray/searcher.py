@@ -127,38 +127,48 @@ def convert_space(name: str, space: Mapping[str, Distribution]):
     return HyperOptSearch.convert_search_space(tune_space)
 
 
-def build(name: str, options: Mapping[str, Any], space: Mapping[str, Distribution], *, objective: Objective,
-          seed: int | None, max_epochs: int) -> tuple[Any, dict[str, Any], int | None]:
-    """Return (Tune search_alg, Tune param_space, num_samples override or None) for a named searcher
-    whose options ``hpo.searchers.validate`` has checked."""
+def _random(options, space, objective, seed):
+    from ray.tune.search import BasicVariantGenerator
+
+    return BasicVariantGenerator(random_state=seed), to_tune_space(space), None
+
+
+def _grid(options, space, objective, seed):
     from ray import tune
     from ray.tune.search import BasicVariantGenerator
 
-    from hpo import searchers
+    return BasicVariantGenerator(random_state=seed), {k: tune.grid_search(d.grid_values()) for k, d in space.items()}, 1
 
-    metric, mode = objective.metric, objective.mode
-    if name == "random":
-        return BasicVariantGenerator(random_state=seed), to_tune_space(space), None
-    if name == "grid":
-        grid_space = {k: tune.grid_search(d.grid_values()) for k, d in space.items()}
-        return BasicVariantGenerator(random_state=seed), grid_space, 1
-    if name == "tpe":
-        import optuna
-        from ray.tune.search.optuna import OptunaSearch
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=options.get("n_startup_trials", 10),
-                                             multivariate=options.get("multivariate", False))
-        return OptunaSearch(space=convert_space("tpe", space), metric=metric, mode=mode, sampler=sampler), {}, None
-    if name == "hyperopt":
-        from ray.tune.search.hyperopt import HyperOptSearch
+def _tpe(options, space, objective, seed):
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
 
-        return (HyperOptSearch(space=convert_space("hyperopt", space), metric=metric, mode=mode,
-                               random_state_seed=seed, n_initial_points=options.get("n_initial_points", 20)),
-                {}, None)
-    if name == "bohb":
-        from hpo.bohb import build_searcher
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=options.get("n_startup_trials", 10),
+                                         multivariate=options.get("multivariate", False))
+    return (OptunaSearch(space=convert_space("tpe", space), metric=objective.metric, mode=objective.mode,
+                         sampler=sampler), {}, None)
 
-        inner = build_searcher(space=space, options=dict(options), seed=seed, max_epochs=max_epochs)
-        return SearcherAdapter(lambda sp: inner, space, metric, mode), {}, None
-    raise searchers.ConfigError(f"unknown searcher {name!r}", "search.name")
+
+def _hyperopt(options, space, objective, seed):
+    from ray.tune.search.hyperopt import HyperOptSearch
+
+    return (HyperOptSearch(space=convert_space("hyperopt", space), metric=objective.metric, mode=objective.mode,
+                           random_state_seed=seed, n_initial_points=options.get("n_initial_points", 20)), {}, None)
+
+
+TUNE_SEARCHERS = {"random": _random, "grid": _grid, "tpe": _tpe, "hyperopt": _hyperopt}
+
+
+def build(name: str, options: Mapping[str, Any], space: Mapping[str, Distribution], *, objective: Objective,
+          seed: int | None, max_epochs: int) -> tuple[Any, dict[str, Any], int | None]:
+    """Return (Tune search_alg, Tune param_space, num_samples override or None) for a named searcher
+    whose options its spec has checked: ours behind :class:`SearcherAdapter`, or Tune's own."""
+    from hpo.components import Context, spec
+
+    s = spec("search", name)
+    if s.build is not None:
+        inner = s.build(dict(options), Context(max_epochs, space), seed)
+        return SearcherAdapter(lambda sp: inner, space, objective.metric, objective.mode), {}, None
+    return TUNE_SEARCHERS[name](options, space, objective, seed)

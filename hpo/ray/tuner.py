@@ -19,7 +19,8 @@ import ray
 from ray import tune
 from ray.tune.execution.placement_groups import PlacementGroupFactory
 
-from hpo import registry, results, schedulers, searchers
+from hpo import components, results, searchers
+from hpo.components import Context
 from hpo.config import ExperimentConfig
 from hpo.distributed import TrialResources
 from hpo.errors import ConfigError
@@ -73,9 +74,9 @@ def _predictor_factory(cfg: ExperimentConfig, instances: dict[str, Any]) -> Call
         return lambda: clone(proto)
     if cfg.predictor is None:
         return None
-    api = registry.check_predictor(cfg.predictor.name)
-    name, options, seed = cfg.predictor.name, dict(cfg.predictor.options), cfg.seed
-    return lambda: api.build_predictor(name, options, seed=seed)
+    spec = components.spec("predictor", cfg.predictor.name)
+    options, ctx, seed = dict(cfg.predictor.options), Context(cfg.budget.max_epochs, cfg.space), cfg.seed
+    return lambda: spec.build(options, ctx, seed)
 
 
 def _trainable(cfg: ExperimentConfig, path: Path, args: dict, train_fn, has_slots: bool):
@@ -147,7 +148,7 @@ def _new_tuner(cfg: ExperimentConfig, path: Path, trainable, instances: dict[str
             max_epochs=cfg.budget.max_epochs)
     num_samples = cfg.budget.num_samples
     planned = None if "scheduler" in instances else \
-        schedulers.planned_num_samples(sname, cfg.scheduler.options, cfg.budget.max_epochs)
+        components.spec("scheduler", sname).planned_trials(cfg.scheduler.options, cfg.budget.max_epochs)
     if planned is not None and planned != num_samples:
         say(f"scheduler {sname!r} plans {planned} trials for max_epochs={cfg.budget.max_epochs} "
             f"(budget.num_samples={num_samples} is not used)")

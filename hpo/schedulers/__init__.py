@@ -1,74 +1,90 @@
 """Scheduler family: pure-Python cores (no Ray import).
 
-Module API used by the service (validation happens before Ray starts):
-
-* ``available() -> list[str]`` — names that are built;
-* ``validate_options(name, options, max_epochs) -> dict`` — normalised options, raises
-  ``ConfigError(problem, key="scheduler.<option>")``;
-* ``uses_pause(name, options=None) -> bool`` — whether trials get PAUSEd (then trials must
-  checkpoint and concurrency must be capped by resources, not by ``max_concurrent_trials``);
-  Hyperband and Swift always pause, ASHA only with ``variant: promote``;
-* ``needs_predictor(name) -> bool``;
-* ``planned_num_samples(name, options, max_epochs) -> int | None`` — trial count the algorithm
-  itself fixes (Hyperband's bracket sizes), or None;
-* ``build_core(name, *, options, max_epochs, seed, predictor_factory) -> SchedulerCore``.
+``SPECS`` (see :mod:`hpo.components`) names every scheduler with its options check, its core
+builder and its traits: whether trials get PAUSEd (then trials must checkpoint and concurrency is
+capped by resources, not by ``max_concurrent_trials``; Hyperband and Swift always pause, ASHA only
+with ``variant: promote``), whether it needs a predictor, and the trial count the algorithm fixes
+(Hyperband's bracket sizes).  ``build_core``, ``validate_options``, ``uses_pause`` and
+``planned_num_samples`` are
+shorthands over the specs.
 
 The Ray Tune side is :mod:`hpo.ray.scheduler` (``build_ray_scheduler``, ``CoreTrialScheduler``).
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
+from hpo.components import Context, Spec
 from hpo.errors import ConfigError
 
 from .brackets import hyperband_trials
 from .options import validate as _validate
 
-_BUILT = ("fifo", "asha", "hyperband", "swift")
+
+def _check(name: str):
+    return lambda options, ctx: _validate(name, dict(options), ctx.max_epochs)
 
 
-def available() -> list[str]:
-    return list(_BUILT)
+def _asha(opts: Mapping[str, Any], ctx: Context, seed, predictor_factory):
+    from .asha import ASHACore
+
+    return ASHACore(ctx.max_epochs, grace_period=opts["grace_period"], eta=opts["reduction_factor"],
+                    variant=opts["variant"])
 
 
-def validate_options(name: str, options: dict[str, Any], max_epochs: int) -> dict[str, Any]:
-    return _validate(name, options, max_epochs)
+def _hyperband(opts: Mapping[str, Any], ctx: Context, seed, predictor_factory):
+    from .hyperband import HyperbandCore
+
+    return HyperbandCore(ctx.max_epochs, eta=opts["eta"])
 
 
-def uses_pause(name: str, options: dict[str, Any] | None = None) -> bool:
-    if name in ("hyperband", "swift"):
-        return True
-    return name == "asha" and (options or {}).get("variant") == "promote"
+def _swift(opts: Mapping[str, Any], ctx: Context, seed, predictor_factory):
+    if predictor_factory is None:
+        raise ConfigError("scheduler 'swift' needs a predictor (add a 'predictor:' section)", "predictor")
+    from .swift import SwiftHyperbandCore
+
+    return SwiftHyperbandCore(ctx.max_epochs, predictor_factory, **opts)
 
 
-def needs_predictor(name: str) -> bool:
-    return name == "swift"
+def _bracket_trials(options: Mapping[str, Any], max_epochs: int) -> int:
+    return hyperband_trials(max_epochs, options["eta"])
 
 
-def planned_num_samples(name: str, options: dict[str, Any], max_epochs: int) -> int | None:
-    if name in ("hyperband", "swift"):
-        opts = _validate(name, options, max_epochs)
-        return hyperband_trials(max_epochs, opts["eta"])
-    return None
+SPECS: dict[str, Spec] = {s.name: s for s in (
+    Spec("scheduler", "fifo", "every trial to max_epochs (Tune's FIFO)", _check("fifo")),
+    Spec("scheduler", "asha", "asynchronous successive halving (Li et al. 2020)", _check("asha"), _asha,
+         pauses=lambda o: o.get("variant") == "promote"),
+    Spec("scheduler", "hyperband", "Hyperband over successive-halving brackets (Li et al. 2018)",
+         _check("hyperband"), _hyperband, pauses=lambda o: True, planned_trials=_bracket_trials),
+    Spec("scheduler", "swift", "Swift-Hyperband: Hyperband with a learning-curve predictor per round",
+         _check("swift"), _swift, pauses=lambda o: True, needs_predictor=True, planned_trials=_bracket_trials),
+)}
 
 
-def build_core(name: str, *, options: dict, max_epochs: int, seed: int | None = None,
+def _spec(name: str) -> Spec:
+    from hpo.components import spec
+
+    return spec("scheduler", name)
+
+
+def validate_options(name: str, options: Mapping[str, Any] | None, max_epochs: int) -> dict[str, Any]:
+    return _spec(name).check(options, Context(max_epochs))
+
+
+def uses_pause(name: str, options: Mapping[str, Any] | None = None) -> bool:
+    return _spec(name).pauses(options or {})
+
+
+def planned_num_samples(name: str, options: Mapping[str, Any], max_epochs: int) -> int | None:
+    spec = _spec(name)
+    return spec.planned_trials(spec.check(options, Context(max_epochs)), max_epochs)
+
+
+def build_core(name: str, *, options: Mapping[str, Any], max_epochs: int, seed: int | None = None,
                predictor_factory: Callable[[], Any] | None = None):
     """The pure-Python core (``seed`` is accepted for symmetry; the cores are deterministic)."""
-    opts = _validate(name, options, max_epochs)
-    if name == "asha":
-        from .asha import ASHACore
-
-        return ASHACore(max_epochs, grace_period=opts["grace_period"], eta=opts["reduction_factor"],
-                        variant=opts["variant"])
-    if name == "hyperband":
-        from .hyperband import HyperbandCore
-
-        return HyperbandCore(max_epochs, eta=opts["eta"])
-    if name == "swift":
-        if predictor_factory is None:
-            raise ConfigError("scheduler 'swift' needs a predictor (add a 'predictor:' section)", "predictor")
-        from .swift import SwiftHyperbandCore
-
-        return SwiftHyperbandCore(max_epochs, predictor_factory, **opts)
-    raise ConfigError(f"scheduler {name!r} has no pure-Python core", "scheduler.name")
+    spec = _spec(name)
+    if spec.build is None:
+        raise ConfigError(f"scheduler {name!r} has no pure-Python core", "scheduler.name")
+    ctx = Context(max_epochs)
+    return spec.build(spec.check(options, ctx), ctx, seed, predictor_factory)
