@@ -98,7 +98,7 @@ class _Session:
         finally:
             if tmp is not None:
                 tmp.cleanup()
-        if bad and not getattr(self.backend, "data_parallel", False):  # DDP ranks stop together
+        if bad and not (self.backend is not None and self.backend.data_parallel):  # DDP ranks stop together
             raise NonFiniteMetric(f"{self.watch_metric}={metrics.get(self.watch_metric)!r} "
                                   f"at epoch {self.epoch}")
 
