@@ -40,7 +40,7 @@ if str(ROOT) not in sys.path:
 from hpo.bench.methods import ALL, OPTUNA, SIM_METHODS, sim_parts, trials_for  # noqa: E402
 from hpo.bench.peers import optuna_pruned  # noqa: E402
 from hpo.bench.simtime import fixed_duration, recorded_duration, simulate  # noqa: E402
-from trainables.replay.table import load_table  # noqa: E402
+from hpo.bench.table import load_table  # noqa: E402
 
 DEFAULT_TABLE = "../shared/data/learning-curves/mlpf_delphes.csv"
 FIELDS = ["table", "method", "seed", "max_epochs", "workers", "epochs", "trials", "row", "loss_at_R",
@@ -138,7 +138,7 @@ def run_sim(args) -> None:
 def run_ray(args) -> None:
     import ray
 
-    from hpo.bench.rayrun import ray_run
+    from hpo.ray.bench import ray_run
     from hpo.cluster import SLOT
 
     methods = _methods(args.methods, tuple(m for m in ALL if m not in OPTUNA))

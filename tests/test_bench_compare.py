@@ -1,5 +1,5 @@
 """benchmarks/compare_schedulers.py on a tiny configuration (simulation + report), and one
-Ray-driven run of ours and of Ray's ASHA through hpo.bench.rayrun."""
+Ray-driven run of ours and of Ray's ASHA through hpo.ray.bench."""
 from __future__ import annotations
 
 import csv
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from hpo.bench.methods import LABELS, SIM_METHODS
-from hpo.bench.replay import paired_rows
+from hpo.bench.rows import paired_rows
 from hpo.bench.synthetic import synthetic_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +59,7 @@ def test_compare_sim_and_report_on_a_tiny_configuration(tmp_path):
 
 
 def _ray_table(tmp_path):
-    from trainables.replay.table import load_table
+    from hpo.bench.table import load_table
 
     # 10 epochs: hpo.tune checks the default max_epochs (10) against the table before applying
     # max_epochs=4 (reported to the lead)
@@ -68,7 +68,7 @@ def _ray_table(tmp_path):
 
 
 def test_ray_driven_run_uses_the_paired_rows(ray_cluster, tmp_path):
-    from hpo.bench.rayrun import ray_run
+    from hpo.ray.bench import ray_run
 
     table = _ray_table(tmp_path)
     rows = paired_rows(table.n_rows, 4, 0)
@@ -82,7 +82,7 @@ def test_ray_driven_run_uses_the_paired_rows(ray_cluster, tmp_path):
 @pytest.mark.slow
 def test_ray_driven_hyperband_and_ray_asha_agree_with_the_simulation(ray_cluster, tmp_path):
     from hpo.bench.methods import sim_parts
-    from hpo.bench.rayrun import ray_run
+    from hpo.ray.bench import ray_run
     from hpo.bench.simtime import simulate
 
     table = _ray_table(tmp_path)

@@ -5,7 +5,7 @@ Ours (pure-Python cores, also driven by :func:`hpo.bench.simtime.simulate`): ``a
 ``tpe-asha`` (Optuna TPE with our ASHA), ``random-full`` (random rows, every trial trained to R).
 Peers: ``optuna-hyperband``, ``optuna-sha`` (Optuna's own loop, simulated or not: it is
 sequential), ``ray-asha`` (Ray's ``ASHAScheduler``; also simulated, through
-:class:`hpo.bench.peers.RayASHACore`), ``ray-hyperband``, ``ray-bohb`` (Ray-driven only).
+:class:`hpo.ray.bench.RayASHACore`), ``ray-hyperband``, ``ray-bohb`` (Ray-driven only).
 
 Budgets: Hyperband-family methods run one Hyperband iteration (its own trial count); the others
 take ``n_trials`` from :func:`trials_for`, chosen so their epoch counts are of the same order.
@@ -17,9 +17,9 @@ from typing import Any
 from hpo.schedulers import build_core
 from hpo.schedulers.base import CoreBase
 from hpo.schedulers.brackets import hyperband_trials
-from trainables.replay.table import CurveTable
+from .table import CurveTable
 
-from .simtime import BOHBRows, PairedRows, TPERows
+from .rows import BOHBRows, PairedRows, TPERows
 
 OURS = ("asha", "hyperband", "swift-svr", "swift-qsvr", "bohb-hb", "tpe-asha", "random-full")
 OPTUNA = ("optuna-hyperband", "optuna-sha")
@@ -70,7 +70,7 @@ def sim_parts(method: str, table: CurveTable, *, seed: int, max_epochs: int, eta
                           predictor_factory=predictor_factory(method.split("-")[1], seed))
         return core, PairedRows(table, seed, n_trials)
     if method == "ray-asha":
-        from .peers import RayASHACore
+        from hpo.ray.bench import RayASHACore
 
         return RayASHACore(max_epochs, eta), PairedRows(table, seed, n_trials)
     if method == "random-full":
