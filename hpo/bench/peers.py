@@ -59,11 +59,13 @@ def optuna_distributions(space: Mapping[str, Distribution]) -> dict[str, Any]:
 
 
 def optuna_pruned(table: CurveTable, *, pruner: str, seed: int, n_trials: int, max_epochs: int,
-                  eta: int = 2, n_startup: int = 10, epoch_cap: int | None = None) -> SimResult:
+                  eta: int = 2, n_startup: int = 10, epoch_cap: int | None = None,
+                  replace: bool = True) -> SimResult:
     """Optuna TPE + ``pruner`` ("hyperband" or "sha"), sequential; the first ``n_startup``
     configurations are the seed's paired rows; the study stops once ``epoch_cap`` epochs are
-    spent (the trial running then is cut there).  Returns the same record as a simulated run
-    (``sim_time`` = epochs, one worker)."""
+    spent (the trial running then is cut there), or, with ``replace=False``, once every row of
+    the table is used (a sampled configuration then maps to the nearest row not yet used).
+    Returns the same record as a simulated run (``sim_time`` = epochs, one worker)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -77,7 +79,7 @@ def optuna_pruned(table: CurveTable, *, pruner: str, seed: int, n_trials: int, m
     # HyperbandPruner assigns brackets by a hash of the study name: fix it for determinism
     study = optuna.create_study(direction="minimize", pruner=p, study_name=f"bench-{pruner}-{seed}",
                                 sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup))
-    rows0 = paired_rows(table.n_rows, n_startup, seed)
+    rows0 = paired_rows(table.n_rows, n_startup if replace else min(n_startup, table.n_rows), seed)
     for r in rows0:
         study.enqueue_trial(table.row_config(r))
     dists = optuna_distributions(table_space(table))
@@ -90,8 +92,15 @@ def optuna_pruned(table: CurveTable, *, pruner: str, seed: int, n_trials: int, m
     def objective(trial) -> float:
         params = {k: _suggest(trial, k, d) for k, d in dists.items()}
         # an enqueued start-up trial keeps its exact paired row (tables repeat configurations)
-        row = rows0[trial.number] if trial.number < len(rows0) else table.nearest_row(params)
+        if trial.number < len(rows0):
+            row = rows0[trial.number]
+        elif replace:
+            row = table.nearest_row(params)
+        else:
+            row = table.nearest_row(params, exclude=rows)
         rows.append(row)
+        if not replace and len(rows) >= table.n_rows:
+            trial.study.stop()  # the pool is empty: this trial is the last
         for e in range(1, max_epochs + 1):
             if epoch_cap is not None and counter["epochs"] >= epoch_cap:
                 trial.study.stop()
