@@ -38,11 +38,12 @@ def test_compare_sim_and_report_on_a_tiny_configuration(tmp_path):
     mod = load_script()
     t = small_table(tmp_path / "tiny.csv")
     sim = tmp_path / "sim.csv"
+    methods = SIM_METHODS + ("one-epoch", "sh")  # dehb would build its venv: tests/test_bench_protocol.py
     args = ["sim", "--table", str(tmp_path / "tiny.csv"), "--seeds", "2", "--max-epochs", "8", "--asha-trials", "12",
-            "--random-trials", "4", "--out", str(sim)]
+            "--random-trials", "4", "--methods", ",".join(methods), "--out", str(sim)]
     assert mod.main(args) == 0
     df = pd.read_csv(sim)
-    assert len(df) == 2 * len(SIM_METHODS) and set(df["method"]) == set(SIM_METHODS)
+    assert len(df) == 2 * len(methods) and set(df["method"]) == set(methods)
     assert (df["regret"] >= 0).all() and (df["epochs"] > 0).all()
     best = float(t.curves[:, -1].min())
     assert ((df["final_loss"] - best - df["regret"]).abs() < 1e-9).all()
@@ -56,6 +57,11 @@ def test_compare_sim_and_report_on_a_tiny_configuration(tmp_path):
     text = out.read_text()
     assert all(LABELS[m] in text for m in SIM_METHODS) and "no GPU" in text
     assert (tmp_path / "schedulers_tiny.png").stat().st_size > 10_000
+    summary = tmp_path / "pool.md"
+    assert mod.main(["summary", "--sim", str(sim), "--out", str(summary)]) == 0
+    text = summary.read_text()
+    assert "@ 0.25× HB" in text and all(LABELS[m] in text for m in methods)
+    assert (tmp_path / "pool_tiny.png").stat().st_size > 10_000
 
 
 def _ray_table(tmp_path):
