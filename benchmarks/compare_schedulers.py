@@ -233,8 +233,10 @@ def main(argv=None) -> int:
     elif args.cmd == "summary":
         from hpo.bench.protocol_report import write_summary
 
-        write_summary([Path(p) for p in args.sim.split(",") if p], Path(args.out),
-                      Path(args.commands).read_text() if args.commands else "")
+        command = "python benchmarks/compare_schedulers.py " + " ".join(
+            shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+        text = Path(args.commands).read_text().strip() + "\n" if args.commands else ""
+        write_summary([Path(p) for p in args.sim.split(",") if p], Path(args.out), text + command)
     else:
         from hpo.bench.report import write_report
 

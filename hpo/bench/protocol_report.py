@@ -36,6 +36,8 @@ def table_scale(path: str) -> tuple[float, float]:
 
 def anytime_at(curve_epochs: np.ndarray, curve_regret: np.ndarray, budgets: np.ndarray) -> np.ndarray:
     """Regret of the incumbent after exactly each budget (NaN before the first answer)."""
+    if len(curve_epochs) == 0:
+        return np.full(len(budgets), np.nan)
     idx = np.searchsorted(curve_epochs, budgets, side="right") - 1
     return np.where(idx >= 0, curve_regret[np.clip(idx, 0, None)], np.nan)
 
