@@ -92,6 +92,7 @@ def parse(argv=None):
     q.add_argument("--sim", required=True, help="comma-separated CSVs written by `sim`")
     q.add_argument("--out", required=True, help="markdown file; PNGs are written beside it")
     q.add_argument("--commands", default="", help="text file of the commands that made the CSVs")
+    q.add_argument("--notes", default="", help="markdown file inserted after the header (protocol notes)")
     r = sub.add_parser("report")
     r.add_argument("--sim", default="benchmarks/results/schedulers_sim.csv", help="comma-separated CSVs")
     r.add_argument("--sim-check", default="benchmarks/results/schedulers_sim_r8.csv")
@@ -236,7 +237,8 @@ def main(argv=None) -> int:
         command = "python benchmarks/compare_schedulers.py " + " ".join(
             shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
         text = Path(args.commands).read_text().strip() + "\n" if args.commands else ""
-        write_summary([Path(p) for p in args.sim.split(",") if p], Path(args.out), text + command)
+        write_summary([Path(p) for p in args.sim.split(",") if p], Path(args.out), text + command,
+                      Path(args.notes).read_text() if args.notes else "")
     else:
         from hpo.bench.report import write_report
 

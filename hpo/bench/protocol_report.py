@@ -94,7 +94,7 @@ def figure(sim: pd.DataFrame, curves: pd.DataFrame, table: str, R: int, scale: f
     plt.close(fig)
 
 
-def write_summary(paths: list[Path], out: Path, commands: str = "") -> None:
+def write_summary(paths: list[Path], out: Path, commands: str = "", notes: str = "") -> None:
     sim = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
     curves = pd.concat([pd.read_csv(p.with_name(p.stem + "_curves.csv")) for p in paths], ignore_index=True)
     methods = _methods(sim)
@@ -105,6 +105,8 @@ def write_summary(paths: list[Path], out: Path, commands: str = "") -> None:
              __doc__.split("\n\n", 1)[1].strip().replace("\n", " "), ""]
     if commands:
         lines += ["Commands:", "", "```", commands.strip(), "```", ""]
+    if notes:
+        lines += [notes.strip(), ""]
     overall = {m: [[] for _ in FRACTIONS] for m in methods}
     sections = []
     for table in sim["table"].unique():
