@@ -68,7 +68,7 @@ class Timed:
 
 
 def ray_scheduler(name: str, R: int, predictor: str | None = None):
-    from hpo.bench.peers import ray_asha, ray_hyperband
+    from hpo.ray.bench import ray_asha, ray_hyperband
     from hpo.schedulers import build_ray_scheduler
 
     if name == "ray-asha":
@@ -140,8 +140,9 @@ def ray_part(args) -> tuple[list[dict], list[dict]]:
 
 def core_part(args) -> list[dict]:
     from hpo.bench.methods import predictor_factory
-    from hpo.bench.peers import RayASHACore
-    from hpo.bench.simtime import PairedRows, simulate
+    from hpo.ray.bench import RayASHACore
+    from hpo.bench.rows import PairedRows
+    from hpo.bench.simtime import simulate
     from hpo.bench.synthetic import synthetic_table
     from hpo.schedulers import build_core
 

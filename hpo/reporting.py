@@ -30,6 +30,7 @@ import pandas as pd
 import yaml
 
 from .errors import ConfigError
+from .protocols import Objective
 
 OUTCOMES = {  # plot group (``plot_group``) -> colour
     "completed": "tab:green", "stopped at a rung": "tab:orange", "stopped by the predictor": "tab:red",
@@ -173,7 +174,8 @@ def _best_table(trials: pd.DataFrame, metric: str, mode: str, hps: list[str], to
         return trials
     ok = trials[trials[metric].map(lambda v: v is not None and math.isfinite(float(v)))]
     cols = ["trial_id", metric, "epochs", "outcome", "stop_reason"] + [h for h in hps if h in trials.columns]
-    return ok.sort_values(metric, ascending=mode == "min")[cols].head(top).reset_index(drop=True)
+    by_loss = ok.sort_values(metric, key=lambda v: v.map(Objective(metric, mode).loss))
+    return by_loss[cols].head(top).reset_index(drop=True)
 
 
 def predictions_frame(decisions: list[dict[str, Any]], mode: str = "min") -> pd.DataFrame:
@@ -183,8 +185,7 @@ def predictions_frame(decisions: list[dict[str, Any]], mode: str = "min") -> pd.
     df = pd.DataFrame([{k: d[k] for k in cols} for d in decisions], columns=cols)
     df = df.astype({"trial_id": str, "bracket": int, "rung": int, "epoch": int, "predicted": float,
                     "threshold": float, "continued": bool})
-    if mode == "max":
-        df[["predicted", "threshold"]] = -df[["predicted", "threshold"]]
+    df[["predicted", "threshold"]] *= Objective("loss", mode).sign  # back from the core's loss
     return df
 
 

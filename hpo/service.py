@@ -21,7 +21,7 @@ from .atomic import atomic_write
 from .config import ExperimentConfig
 from .errors import ConfigError, ExperimentStalled
 from .progress import say
-from .protocols import Outcome, StopReason
+from .protocols import Objective, Outcome, StopReason
 
 CONFIG_FILE = "experiment.yaml"
 CALLABLE_PLACEHOLDER = "hpo.ray.trial:_callable"  # experiment.yaml's trainable for a Python callable
@@ -131,7 +131,7 @@ def summary(trials, best, metric, mode, space_keys, wall, path) -> None:
         failed = trials[trials["outcome"] == Outcome.FAILED.value]
         for _, row in failed.iterrows():
             say(f"trial {row['trial_id']} failed: {row['stop_reason']}")
-        top = trials.sort_values(metric, ascending=mode == "min", na_position="last").head(5)
+        top = trials.sort_values(metric, key=lambda v: v.map(Objective(metric, mode).loss)).head(5)
         with pd.option_context("display.width", 160, "display.max_columns", 20):
             print(top[["trial_id", metric, "epochs", "outcome", "stop_reason"] + space_keys].to_string(index=False))
     if best is not None:

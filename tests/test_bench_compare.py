@@ -1,5 +1,5 @@
 """benchmarks/compare_schedulers.py on a tiny configuration (simulation + report), and one
-Ray-driven run of ours and of Ray's ASHA through hpo.bench.rayrun."""
+Ray-driven run of ours and of Ray's ASHA through hpo.ray.bench."""
 from __future__ import annotations
 
 import csv
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from hpo.bench.methods import LABELS, SIM_METHODS
-from hpo.bench.replay import paired_rows
+from hpo.bench.rows import paired_rows
 from hpo.bench.synthetic import synthetic_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,11 +38,12 @@ def test_compare_sim_and_report_on_a_tiny_configuration(tmp_path):
     mod = load_script()
     t = small_table(tmp_path / "tiny.csv")
     sim = tmp_path / "sim.csv"
+    methods = SIM_METHODS + ("one-epoch", "sh")  # dehb would build its venv: tests/test_bench_protocol.py
     args = ["sim", "--table", str(tmp_path / "tiny.csv"), "--seeds", "2", "--max-epochs", "8", "--asha-trials", "12",
-            "--random-trials", "4", "--out", str(sim)]
+            "--random-trials", "4", "--methods", ",".join(methods), "--out", str(sim)]
     assert mod.main(args) == 0
     df = pd.read_csv(sim)
-    assert len(df) == 2 * len(SIM_METHODS) and set(df["method"]) == set(SIM_METHODS)
+    assert len(df) == 2 * len(methods) and set(df["method"]) == set(methods)
     assert (df["regret"] >= 0).all() and (df["epochs"] > 0).all()
     best = float(t.curves[:, -1].min())
     assert ((df["final_loss"] - best - df["regret"]).abs() < 1e-9).all()
@@ -56,10 +57,15 @@ def test_compare_sim_and_report_on_a_tiny_configuration(tmp_path):
     text = out.read_text()
     assert all(LABELS[m] in text for m in SIM_METHODS) and "no GPU" in text
     assert (tmp_path / "schedulers_tiny.png").stat().st_size > 10_000
+    summary = tmp_path / "pool.md"
+    assert mod.main(["summary", "--sim", str(sim), "--out", str(summary)]) == 0
+    text = summary.read_text()
+    assert "@ 0.25× HB" in text and all(LABELS[m] in text for m in methods)
+    assert (tmp_path / "pool_tiny.png").stat().st_size > 10_000
 
 
 def _ray_table(tmp_path):
-    from trainables.replay.table import load_table
+    from hpo.bench.table import load_table
 
     # 10 epochs: hpo.tune checks the default max_epochs (10) against the table before applying
     # max_epochs=4 (reported to the lead)
@@ -68,7 +74,7 @@ def _ray_table(tmp_path):
 
 
 def test_ray_driven_run_uses_the_paired_rows(ray_cluster, tmp_path):
-    from hpo.bench.rayrun import ray_run
+    from hpo.ray.bench import ray_run
 
     table = _ray_table(tmp_path)
     rows = paired_rows(table.n_rows, 4, 0)
@@ -82,7 +88,7 @@ def test_ray_driven_run_uses_the_paired_rows(ray_cluster, tmp_path):
 @pytest.mark.slow
 def test_ray_driven_hyperband_and_ray_asha_agree_with_the_simulation(ray_cluster, tmp_path):
     from hpo.bench.methods import sim_parts
-    from hpo.bench.rayrun import ray_run
+    from hpo.ray.bench import ray_run
     from hpo.bench.simtime import simulate
 
     table = _ray_table(tmp_path)

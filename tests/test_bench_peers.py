@@ -1,12 +1,14 @@
-"""Peers of the scheduler benchmark (hpo.bench.peers): search space, Optuna loop, Ray's ASHA code."""
+"""Peers of the scheduler benchmark (hpo.bench.peers, hpo.ray.bench): search space, Optuna loop,
+Ray's ASHA code."""
 from __future__ import annotations
 
-from hpo.bench.peers import RayASHACore, optuna_pruned, table_space
-from hpo.bench.replay import paired_rows
-from hpo.bench.simtime import PairedRows, simulate
+from hpo.bench.peers import optuna_pruned, table_space
+from hpo.bench.rows import PairedRows, paired_rows
+from hpo.bench.simtime import simulate
 from hpo.bench.synthetic import synthetic_table, table_from_curves
+from hpo.bench.table import load_table
+from hpo.ray.bench import RayASHACore
 from hpo.space import Choice, Uniform
-from trainables.replay.table import load_table
 
 
 def test_table_space_of_the_mlpf_table(mlpf_table):

@@ -12,7 +12,7 @@ from hpo.bench.__main__ import main
 from hpo.bench.record import record, sample_configs
 from hpo.bench.synthetic import synthetic_table
 from hpo.space import parse_space
-from trainables.replay.table import load_table
+from hpo.bench.table import load_table
 
 
 def write_table(path, table):

@@ -4,8 +4,9 @@ from __future__ import annotations
 import pytest
 
 from hpo.bench.methods import sim_parts, trials_for
-from hpo.bench.replay import paired_rows
-from hpo.bench.simtime import PairedRows, recorded_duration, simulate
+from hpo.bench.rows import paired_rows
+from hpo.bench.rows import PairedRows
+from hpo.bench.simtime import recorded_duration, simulate
 from hpo.bench.synthetic import synthetic_table, table_from_curves
 from hpo.schedulers.base import CoreBase
 

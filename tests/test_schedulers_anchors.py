@@ -10,7 +10,7 @@ from hpo.schedulers.brackets import (bracket_size, hyperband_epochs, hyperband_p
                                      rung_budget, s_max)
 from hpo.schedulers.hyperband import HyperbandCore
 from hpo.schedulers.swift import SwiftHyperbandCore
-from trainables.replay.table import load_table
+from hpo.bench.table import load_table
 
 ANCHORS = [(100, 2, 3213), (300, 2, 15380), (35, 2, 872), (50, 2, 1245), (81, 3, 1581)]
 

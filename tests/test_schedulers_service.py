@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import hpo
-from trainables.replay.table import load_table
+from hpo.bench.table import load_table
 
 pytestmark = pytest.mark.ray
 

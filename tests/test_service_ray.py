@@ -68,7 +68,7 @@ def test_results_files_and_curves(ray_cluster, tmp_path, mlpf_table):
     curves = pd.read_parquet(tmp_path / "replay" / "curves.parquet")
     assert list(trials.columns[:2]) == ["trial_id", "row"]
     assert {"loss", "epochs", "outcome", "stop_reason"} <= set(trials.columns)
-    from trainables.replay.table import load_table
+    from hpo.bench.table import load_table
 
     table = load_table(str(mlpf_table))
     for t in trials.itertuples():

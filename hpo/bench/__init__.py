@@ -1,6 +1,9 @@
-"""Replay benchmarks: scheduler cores driven on published learning-curve tables, no Ray.
+"""Replay benchmarks: scheduler cores and searchers driven on learning-curve tables, no Ray.
 
-``python -m hpo.bench --help``; the simulator is ``hpo.bench.replay.replay``.
+``python -m hpo.bench --help``.  One simulator, :func:`hpo.bench.simtime.simulate` (a
+:class:`hpo.protocols.SchedulerCore` and a :class:`hpo.protocols.Searcher` on a
+:class:`hpo.bench.table.CurveTable`); :func:`hpo.bench.replay.replay` is the fixed-rows call of it.
+Ray Tune's peers and Ray-driven runs live in :mod:`hpo.ray.bench`.
 """
 from .replay import ReplayResult, paired_rows, replay
 

@@ -21,7 +21,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from trainables.replay.table import load_table
+from .table import load_table
 
 from hpo.errors import ConfigError
 from hpo.schedulers import build_core

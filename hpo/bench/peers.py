@@ -1,15 +1,13 @@
-"""Peers for the scheduler benchmark, each driven by its own code on the replay trainable.
+"""Ray-free peers for the scheduler benchmark, each driven by its own code on a curve table.
 
 * Optuna (Akiba et al., KDD 2019): ``TPESampler`` with ``HyperbandPruner`` (Li et al., JMLR 2018)
   or ``SuccessiveHalvingPruner`` (asynchronous SHA, Li et al., MLSys 2020), ``study.optimize``
   on a function that reads the table epoch by epoch (one worker: Optuna's own sequential loop,
-  deterministic for a seed);
-* Ray Tune's ``ASHAScheduler``, ``HyperBandScheduler`` and ``HyperBandForBOHB`` + ``TuneBOHB``
-  (Falkner et al., ICML 2018), built here with ``time_attr="hpo_epoch"`` for ``hpo.tune``.
+  deterministic for a seed).
 
 Also the search space of a curve table's hyperparameters (model-based methods search these and
-the replay trainable maps a configuration to the nearest row) and a tiny Ray ``Searcher`` that
-proposes the paired rows in order.
+the replay trainable maps a configuration to the nearest row).  Ray Tune's peers (its ASHA,
+HyperBand and BOHB) live behind the Ray door, in :mod:`hpo.ray.bench`.
 """
 from __future__ import annotations
 
@@ -20,12 +18,10 @@ from typing import Any, Mapping
 import numpy as np
 
 from hpo.space import Choice, Distribution, IntRange, Uniform
-from trainables.replay.table import CurveTable
+from .table import CurveTable
 
-from .replay import paired_rows
+from .rows import paired_rows
 from .simtime import SimResult
-
-EPOCH_KEY = "hpo_epoch"
 
 
 def table_space(table: CurveTable, max_choices: int = 10) -> dict[str, Distribution]:
@@ -63,11 +59,13 @@ def optuna_distributions(space: Mapping[str, Distribution]) -> dict[str, Any]:
 
 
 def optuna_pruned(table: CurveTable, *, pruner: str, seed: int, n_trials: int, max_epochs: int,
-                  eta: int = 2, n_startup: int = 10, epoch_cap: int | None = None) -> SimResult:
+                  eta: int = 2, n_startup: int = 10, epoch_cap: int | None = None,
+                  replace: bool = True) -> SimResult:
     """Optuna TPE + ``pruner`` ("hyperband" or "sha"), sequential; the first ``n_startup``
     configurations are the seed's paired rows; the study stops once ``epoch_cap`` epochs are
-    spent (the trial running then is cut there).  Returns the same record as a simulated run
-    (``sim_time`` = epochs, one worker)."""
+    spent (the trial running then is cut there), or, with ``replace=False``, once every row of
+    the table is used (a sampled configuration then maps to the nearest row not yet used).
+    Returns the same record as a simulated run (``sim_time`` = epochs, one worker)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -81,7 +79,7 @@ def optuna_pruned(table: CurveTable, *, pruner: str, seed: int, n_trials: int, m
     # HyperbandPruner assigns brackets by a hash of the study name: fix it for determinism
     study = optuna.create_study(direction="minimize", pruner=p, study_name=f"bench-{pruner}-{seed}",
                                 sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup))
-    rows0 = paired_rows(table.n_rows, n_startup, seed)
+    rows0 = paired_rows(table.n_rows, n_startup if replace else min(n_startup, table.n_rows), seed)
     for r in rows0:
         study.enqueue_trial(table.row_config(r))
     dists = optuna_distributions(table_space(table))
@@ -94,8 +92,15 @@ def optuna_pruned(table: CurveTable, *, pruner: str, seed: int, n_trials: int, m
     def objective(trial) -> float:
         params = {k: _suggest(trial, k, d) for k, d in dists.items()}
         # an enqueued start-up trial keeps its exact paired row (tables repeat configurations)
-        row = rows0[trial.number] if trial.number < len(rows0) else table.nearest_row(params)
+        if trial.number < len(rows0):
+            row = rows0[trial.number]
+        elif replace:
+            row = table.nearest_row(params)
+        else:
+            row = table.nearest_row(params, exclude=rows)
         rows.append(row)
+        if not replace and len(rows) >= table.n_rows:
+            trial.study.stop()  # the pool is empty: this trial is the last
         for e in range(1, max_epochs + 1):
             if epoch_cap is not None and counter["epochs"] >= epoch_cap:
                 trial.study.stop()
@@ -132,104 +137,3 @@ def _suggest(trial, name: str, dist) -> Any:
     if isinstance(dist, od.IntDistribution):
         return trial.suggest_int(name, dist.low, dist.high, log=dist.log)
     return trial.suggest_float(name, dist.low, dist.high, log=dist.log)
-
-
-# ---- Ray Tune peers (import Ray lazily) -----------------------------------------------------------
-def ray_asha(max_epochs: int, eta: int = 2, grace_period: int = 1):
-    from ray.tune.schedulers import ASHAScheduler
-
-    return ASHAScheduler(time_attr=EPOCH_KEY, max_t=max_epochs, grace_period=grace_period, reduction_factor=eta)
-
-
-def ray_hyperband(max_epochs: int, eta: int = 2):
-    from ray.tune.schedulers import HyperBandScheduler
-
-    return HyperBandScheduler(time_attr=EPOCH_KEY, max_t=max_epochs, reduction_factor=eta)
-
-
-def ray_bohb(table: CurveTable, *, max_epochs: int, eta: int, seed: int, metric: str, n_startup: int = 10):
-    """``(HyperBandForBOHB, TuneBOHB)`` over the table's hyperparameters; TuneBOHB's first
-    ``n_startup`` points are the seed's paired rows (its ``points_to_evaluate``)."""
-    from ray.tune.schedulers import HyperBandForBOHB
-    from ray.tune.search.bohb import TuneBOHB
-
-    from hpo.space import to_tune_space
-
-    points = [table.row_config(r) for r in paired_rows(table.n_rows, n_startup, seed)]
-    searcher = TuneBOHB(space=to_tune_space(table_space(table)), metric=metric, mode="min", seed=seed,
-                        points_to_evaluate=points)
-    sched = HyperBandForBOHB(time_attr=EPOCH_KEY, max_t=max_epochs, reduction_factor=eta)
-    return sched, searcher
-
-
-def row_sequence_searcher(rows: list[int], metric: str):
-    """A Ray ``Searcher`` proposing ``{"row": rows[k]}`` for the k-th trial (paired rows), then done."""
-    from ray.tune.search import Searcher
-
-    class RowSequence(Searcher):
-        def __init__(self):
-            super().__init__(metric=metric, mode="min")
-            self._space = {"row": "paired"}  # tells the service not to pass Tune a param space
-            self.k = 0
-
-        def suggest(self, trial_id: str):
-            if self.k >= len(rows):
-                return Searcher.FINISHED
-            self.k += 1
-            return {"row": int(rows[self.k - 1])}
-
-        def on_trial_complete(self, trial_id: str, result=None, error: bool = False) -> None:
-            pass
-
-    return RowSequence()
-
-
-class RayASHACore:
-    """Ray's own ``ASHAScheduler`` decision code as a :class:`hpo.protocols.SchedulerCore`, so the
-    simulated-time replay can drive it deterministically (it only CONTINUEs or STOPs, and Tune's
-    FIFO order starts trials).  Trials are light stand-ins carrying ``trial_id``."""
-
-    kind = "ray-asha"
-
-    class _Trial:
-        def __init__(self, trial_id: str):
-            self.trial_id = trial_id
-
-        def __repr__(self) -> str:
-            return self.trial_id
-
-    def __init__(self, max_epochs: int, eta: int = 2, grace_period: int = 1, metric: str = "loss"):
-        self.sched = ray_asha(max_epochs, eta, grace_period)
-        self.sched.set_search_properties(metric, "min")
-        self.metric, self.max_epochs = metric, max_epochs
-        self.trials: dict[str, RayASHACore._Trial] = {}
-        self.ended: set[str] = set()
-
-    def on_trial_add(self, trial_id: str) -> None:
-        self.trials[trial_id] = t = self._Trial(trial_id)
-        self.sched.on_trial_add(None, t)
-
-    def on_result(self, trial_id: str, epoch: int, loss: float) -> str:
-        out = self.sched.on_trial_result(None, self.trials[trial_id], {EPOCH_KEY: epoch, self.metric: loss})
-        return "STOP" if out == "STOP" or epoch >= self.max_epochs else "CONTINUE"
-
-    def on_trial_complete(self, trial_id: str) -> None:
-        if trial_id not in self.ended:
-            self.ended.add(trial_id)
-            self.sched.on_trial_complete(None, self.trials[trial_id], {})
-
-    def on_trial_remove(self, trial_id: str) -> None:
-        self.on_trial_complete(trial_id)
-
-    def choose_trial_to_run(self, runnable) -> str | None:
-        runnable = list(runnable)
-        return runnable[0] if runnable else None
-
-    def stop_reason(self, trial_id: str) -> str | None:
-        return None
-
-    def get_state(self) -> dict[str, Any]:
-        raise NotImplementedError("benchmark stand-in: no persistence")
-
-    def set_state(self, state) -> None:
-        raise NotImplementedError("benchmark stand-in: no persistence")

@@ -26,6 +26,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from hpo.protocols import Objective
 from hpo.space import Choice, Distribution, IntRange, Uniform
 
 
@@ -59,7 +60,7 @@ def numeric(dist: Distribution, value: Any) -> float:
 
 
 def train_one(trainable: Any, args: dict[str, Any], config: dict[str, Any], max_epochs: int,
-              metric: str, sign: float) -> tuple[list[float], list[float], str | None]:
+              objective: Objective) -> tuple[list[float], list[float], str | None]:
     """Train one configuration in-process; returns (losses, seconds per epoch, problem or None)."""
     import hpo.session as session
     from hpo.registry import trainable_module
@@ -78,7 +79,7 @@ def train_one(trainable: Any, args: dict[str, Any], config: dict[str, Any], max_
     stamps: list[float] = []
     with session.local_session() as s:
         inner = s._session.report
-        session._current.watch_metric = metric
+        session._current.watch_metric = objective.metric
 
         def timed(metrics, checkpoint=None):
             inner(metrics, checkpoint)
@@ -94,7 +95,7 @@ def train_one(trainable: Any, args: dict[str, Any], config: dict[str, Any], max_
             if not isinstance(exc, NonFiniteMetric):
                 return [], [], f"{type(exc).__name__}: {exc}"
         reports = s.reports
-    losses = [sign * float(r[metric]) for r in reports if metric in r]
+    losses = [objective.loss(float(r[objective.metric])) for r in reports if objective.metric in r]
     secs = list(np.diff([t0] + stamps))
     if len(losses) < max_epochs:
         return losses, secs, f"stopped after {len(losses)} of {max_epochs} epochs"
@@ -118,15 +119,15 @@ def record(space_path: str, n_configs: int, out: str, *, max_epochs: int | None 
         if hasattr(mod, "prepare"):
             args = mod.prepare(args) or args
         trainable = cfg.trainable
-    sign = -1.0 if cfg.mode == "max" else 1.0
+    objective = Objective(cfg.metric, cfg.mode)
     configs = sample_configs(cfg.space, n_configs, seed if seed is not None else 0)
     t0 = time.time()
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             results = list(pool.map(train_one, [trainable] * len(configs), [args] * len(configs), configs,
-                                    [R] * len(configs), [cfg.metric] * len(configs), [sign] * len(configs)))
+                                    [R] * len(configs), [objective] * len(configs)))
     else:
-        results = [train_one(trainable, args, c, R, cfg.metric, sign) for c in configs]
+        results = [train_one(trainable, args, c, R, objective) for c in configs]
     wall = time.time() - t0
     names = list(cfg.space)
     kept = [(c, l, s) for c, (l, s, problem) in zip(configs, results) if problem is None]

@@ -11,7 +11,8 @@ import pandas as pd
 
 from .methods import LABELS, OURS
 
-STEP = 25  # epochs between points of the anytime curves
+STEP = 25  # epochs between points of the anytime curves (figure only)
+FIRST = "asha,hyperband,swift-svr,swift-qsvr,bohb-hb,tpe-asha,random-full,optuna-hyperband,optuna-sha,ray-asha"  # the first protocol's simulated methods
 
 
 def _sem(x: pd.Series) -> float:
@@ -35,8 +36,15 @@ def anytime_grid(curves: pd.DataFrame, seeds: list[int], upto: int) -> tuple[np.
 
 
 def regret_at(curves: pd.DataFrame, seeds: list[int], epochs: int) -> float:
-    grid, mean = anytime_grid(curves, seeds, epochs)
-    return float(mean[-1]) if len(mean) else float("nan")
+    """Mean regret over ``seeds`` of the incumbent after exactly ``epochs`` epochs (NaN while some
+    seed has none yet)."""
+    vals = []
+    for s in seeds:
+        c = curves[(curves["seed"] == s) & (curves["epochs"] <= epochs)].sort_values("epochs")
+        if c.empty:
+            return float("nan")
+        vals.append(float(c["regret"].iloc[-1]))
+    return float(np.mean(vals)) if vals else float("nan")
 
 
 def summary_table(df: pd.DataFrame, curves: pd.DataFrame | None, marks: tuple[int, ...]) -> list[str]:
@@ -112,9 +120,10 @@ def write_report(args, command: str) -> None:
              f"Python {platform.python_version()}; shared with other jobs while measured (wall times are "
              "indicative).", "",
              "Commands (in order):", "", "```",
-             "python benchmarks/compare_schedulers.py sim --seeds 50 --workers 2 "
+             "python benchmarks/compare_schedulers.py sim --draw with --methods " + FIRST + " --seeds 50 --workers 2 "
              "--out benchmarks/results/schedulers_sim.csv",
-             "python benchmarks/compare_schedulers.py sim --seeds 50 --workers 2 --asha-trials 40 --random-trials 8 "
+             "python benchmarks/compare_schedulers.py sim --draw with --methods " + FIRST + " --seeds 50 --workers 2 "
+             "--asha-trials 40 --random-trials 8 "
              "--durations recorded --table benchmarks/results/curves_mlpf_gnn.csv --table benchmarks/results/curves_ucluster.csv "
              "--out benchmarks/results/schedulers_sim_recorded.csv",
              "python benchmarks/compare_schedulers.py ray --seeds 10 --max-epochs 8 --asha-trials 30 "
@@ -122,7 +131,7 @@ def write_report(args, command: str) -> None:
              "# stopped during seed 7 (time), seeds 7-9 came from the next command, run beside it",
              "python benchmarks/compare_schedulers.py ray --seeds 3 --seed-offset 7 --max-epochs 8 --asha-trials 30 "
              "--random-trials 8 --out benchmarks/results/schedulers_ray_s7.csv",
-             "python benchmarks/compare_schedulers.py sim --seeds 10 --max-epochs 8 --asha-trials 30 "
+             "python benchmarks/compare_schedulers.py sim --draw with --seeds 10 --max-epochs 8 --asha-trials 30 "
              "--random-trials 8 --workers 2 --methods asha,hyperband,swift-svr,swift-qsvr,bohb-hb,tpe-asha,"
              "random-full,ray-asha --out benchmarks/results/schedulers_sim_r8.csv",
              command, "```", ""]

@@ -1,128 +1,36 @@
-"""Simulated-time replay with a searcher in the loop: deterministic scheduler comparisons.
+"""The benchmark's one simulator: a scheduler core and a searcher on a learning-curve table (no Ray).
 
 A run has ``W`` simulated workers.  Every epoch of table row ``r`` takes ``duration(r, e)``
 simulated seconds (a fixed ``epoch_time``, or the durations a curve recorder measured); events are
 processed in time order, ties by worker index, and after all results of one instant are delivered
-each free worker asks the scheduler core which pending or paused trial to run.  A trial gets its
-table row only when it first starts, from a *row source*:
+each free worker asks the scheduler core which pending or paused trial to run.  A CONTINUE keeps
+the trial on its worker; PAUSE frees the worker and makes the trial runnable again (it resumes at
+its next epoch: epochs are counted once); STOP ends it.  Unlike Ray Tune, which also starts
+PENDING trials on its own when resources are free, the simulator starts only what the core
+chooses: the scheduler's intended order.
 
-* :class:`PairedRows`: the ``k``-th configuration started is row ``paired_rows(seed)[k]`` for every
-  method (paired seeds, as in :mod:`hpo.bench.replay`);
-* :class:`BOHBRows`: BOHB's sampler (:class:`hpo.bohb.BOHBCore`, Falkner et al., ICML 2018) over
-  the table's hyperparameters, the sampled configuration mapped to the nearest row;
-* :class:`TPERows`: Optuna's TPE sampler (Bergstra et al., NeurIPS 2011) likewise.
-
-(A table may hold several trainings of one configuration — the MLPF Delphes table has 183
-distinct configurations in 296 rows — and ``nearest_row`` maps a configuration to the first of
-them; a paired random draw keeps its exact row.)
-
-In both model-based sources every *random* draw (start-up and BOHB's random fraction) at position
-``k`` is the paired row ``k``, so all methods share the same random rows for a seed.  Nothing in a
-run depends on the wall clock: the same seed gives the same event log.
+The core is driven only through :class:`hpo.protocols.SchedulerCore`, the row source only through
+:class:`hpo.protocols.Searcher` (:mod:`hpo.bench.rows`): a trial gets its configuration when it
+first starts, and the row it trains is :func:`hpo.bench.table.pick_row` of it.  A trial whose
+searcher has nothing left is removed without training.  Nothing in a run depends on the wall
+clock: the same seed gives the same event log.  ``restore_at=N`` sends the core's state through
+JSON into a fresh core after the N-th result (the ``--resume`` check).
 """
 from __future__ import annotations
 
 import heapq
+import json
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import numpy as np
 
-from hpo.protocols import CONTINUE, PAUSE, STOP
-from trainables.replay.table import CurveTable
+from hpo.protocols import CONTINUE, PAUSE, STOP, SchedulerCore, Searcher
 
-from .replay import paired_rows
-
-
-class PairedRows:
-    """Rows in the seed's paired order (start order ``k`` gets ``rows[k]``)."""
-
-    def __init__(self, table: CurveTable, seed: int, n: int):
-        self.table = table
-        self.rows = paired_rows(table.n_rows, max(n, 1), seed)
-        self.k = 0
-
-    def next_row(self, trial_id: str) -> int:
-        row = self.rows[self.k % len(self.rows)]
-        self.k += 1
-        return row
-
-    def observe(self, trial_id: str, epoch: int, loss: float) -> None:
-        pass
-
-    def complete(self, trial_id: str) -> None:
-        pass
-
-
-class BOHBRows(PairedRows):
-    """BOHB's KDE sampler over the table's hyperparameters (our :class:`hpo.bohb.BOHBCore`).
-
-    The core is built with ``random_fraction=0``; this source takes the random decisions itself
-    (probability ``random_fraction``, or while the core has no model yet) and then uses the paired
-    row of that position, so random draws are the same rows every other method sees."""
-
-    def __init__(self, table: CurveTable, seed: int, n: int, space: Mapping[str, Any],
-                 random_fraction: float = 1 / 3, **options: Any):
-        super().__init__(table, seed, n)
-        from hpo.bohb import BOHBCore
-
-        self.core = BOHBCore(space, seed, random_fraction=0.0, **options)
-        self.random_fraction = random_fraction
-        self.rng = np.random.default_rng([seed, 7])
-        self.config: dict[str, dict[str, Any]] = {}
-        self.n_model = 0
-
-    def next_row(self, trial_id: str) -> int:
-        paired = super().next_row(trial_id)
-        if self.rng.random() < self.random_fraction or self.core.model_budget() is None:
-            row = paired
-        else:
-            row = self.table.nearest_row(self.core.suggest())
-            self.n_model += 1
-        self.config[trial_id] = self.table.row_config(row)
-        return row
-
-    def observe(self, trial_id: str, epoch: int, loss: float) -> None:
-        self.core.observe(self.config[trial_id], epoch, loss, key=trial_id)
-
-
-class TPERows(PairedRows):
-    """Optuna's ``TPESampler(seed)``; the first ``n_startup`` configurations are the paired rows
-    (enqueued), each trial is told its last reported loss when it ends (as Ray's ``OptunaSearch``
-    does), so stopped trials count with the loss they stopped at."""
-
-    def __init__(self, table: CurveTable, seed: int, n: int, space: Mapping[str, Any], n_startup: int = 10):
-        super().__init__(table, seed, n)
-        import optuna
-
-        from .peers import optuna_distributions
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.dists = optuna_distributions(space)
-        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup)
-        self.study = optuna.create_study(direction="minimize", sampler=sampler, study_name=f"bench-tpe-{seed}")
-        for k in range(min(n_startup, len(self.rows))):
-            self.study.enqueue_trial(table.row_config(self.rows[k]))
-        self.n_startup = n_startup
-        self.trials: dict[str, Any] = {}
-        self.last: dict[str, float] = {}
-
-    def next_row(self, trial_id: str) -> int:
-        trial = self.study.ask(self.dists)
-        self.trials[trial_id] = trial
-        self.k += 1
-        if self.k <= self.n_startup:  # the enqueued paired row itself (tables repeat configurations)
-            return self.rows[self.k - 1]
-        return self.table.nearest_row(trial.params)
-
-    def observe(self, trial_id: str, epoch: int, loss: float) -> None:
-        self.last[trial_id] = loss
-
-    def complete(self, trial_id: str) -> None:
-        if trial_id in self.trials:
-            self.study.tell(self.trials.pop(trial_id), self.last.get(trial_id, math.inf))
+from .rows import BOHBRows, PairedRows, TPERows, paired_rows  # noqa: F401  (re-exported)
+from .table import CurveTable, pick_row
 
 
 @dataclass
@@ -138,6 +46,14 @@ class SimResult:
     rows: list[int] = field(default_factory=list)  # rows in start order
     anytime: list[tuple[int, float]] = field(default_factory=list)  # (epochs so far, regret of incumbent)
     log: list[tuple[float, int, str, int, int, str]] = field(default_factory=list)  # t, worker, trial, row, epoch, decision
+    trial_rows: dict[str, int] = field(default_factory=dict)  # trial id -> row (started trials)
+    per_trial_epochs: dict[str, int] = field(default_factory=dict)  # trial id -> epochs trained
+    core: Any = None  # the core that finished the run (a fresh one after restore_at)
+
+
+def trial_ids(n: int) -> list[str]:
+    """The simulator's trial ids, in the order they are added to the core."""
+    return [f"t{i:05d}" for i in range(n)]
 
 
 def fixed_duration(epoch_time: float = 1.0) -> Callable[[int, int], float]:
@@ -149,47 +65,49 @@ def recorded_duration(seconds: np.ndarray) -> Callable[[int, int], float]:
     return lambda row, epoch: float(seconds[row, epoch - 1])
 
 
-def simulate(core, table: CurveTable, source, *, max_epochs: int, n_trials: int, workers: int = 2,
-             duration: Callable[[int, int], float] | None = None, epoch_cap: int | None = None) -> SimResult:
-    """Run ``core`` (a :class:`hpo.protocols.SchedulerCore`) with ``n_trials`` trials to the end,
-    or until ``epoch_cap`` epochs have been trained (a compute budget; the run then returns its
-    incumbent, as a time-limited experiment would)."""
+def simulate(core: SchedulerCore, table: CurveTable, source: Searcher, *, max_epochs: int, n_trials: int,
+             workers: int = 2, duration: Callable[[int, int], float] | None = None, epoch_cap: int | None = None,
+             restore_at: int | None = None, make_core: Callable[[], SchedulerCore] | None = None) -> SimResult:
+    """Run ``core`` with ``n_trials`` trials to the end, or until ``epoch_cap`` epochs have been
+    trained (a compute budget; the run then returns its incumbent, as a time-limited experiment
+    would).  The incumbent is the first trial to reach the lowest loss at ``max_epochs``."""
     if max_epochs > table.max_epochs:
         raise ValueError(f"max_epochs={max_epochs} exceeds the table's {table.max_epochs} epochs")
     if workers < 1 or n_trials < 1:
         raise ValueError("need workers >= 1 and n_trials >= 1")
+    if restore_at is not None and make_core is None:
+        raise ValueError("restore_at needs make_core")
     duration = duration or fixed_duration()
     t0 = time.perf_counter()
-    ids = [f"t{i:05d}" for i in range(n_trials)]
+    ids = trial_ids(n_trials)
     index = {t: i for i, t in enumerate(ids)}
     done = {t: 0 for t in ids}
-    state = {t: "pending" for t in ids}
+    state = {t: "pending" for t in ids}  # pending | paused | running | ended
     row_of: dict[str, int] = {}
     started: list[str] = []
     for t in ids:
         core.on_trial_add(t)
-    if hasattr(core, "seal"):
-        core.seal()
+    core.seal()
     best_final = float(table.curves[:, -1].min())
     free = list(range(workers))
-    events: list[tuple[float, int, str]] = []
+    events: list[tuple[float, int, str]] = []  # (time, worker, trial)
     now, total = 0.0, 0
     log: list[tuple[float, int, str, int, int, str]] = []
     anytime: list[tuple[int, float]] = []
     incumbent: tuple[float, int] | None = None  # (loss at R, row)
 
     def drain() -> None:
-        for t in core.take_stops() if hasattr(core, "take_stops") else []:
+        for t in core.take_stops():
             if state[t] in ("pending", "paused"):
                 state[t] = "ended"
                 core.on_trial_remove(t)
                 if t in row_of:
-                    source.complete(t)
+                    source.on_complete(t)
 
     def end(t: str) -> None:
         state[t] = "ended"
         core.on_trial_complete(t)
-        source.complete(t)
+        source.on_complete(t)
         drain()
 
     while True:
@@ -203,7 +121,13 @@ def simulate(core, table: CurveTable, source, *, max_epochs: int, n_trials: int,
             if state.get(t) not in ("pending", "paused"):
                 raise RuntimeError(f"core chose trial {t!r} which is not runnable")
             if t not in row_of:
-                row_of[t] = source.next_row(t)
+                config = source.suggest(t)
+                if config is None:  # the searcher has no configuration left: the trial never runs
+                    state[t] = "ended"
+                    core.on_trial_remove(t)
+                    drain()
+                    continue
+                row_of[t] = pick_row(table, config)
                 started.append(t)
             w = free.pop(0)
             state[t] = "running"
@@ -216,11 +140,15 @@ def simulate(core, table: CurveTable, source, *, max_epochs: int, n_trials: int,
             e = done[t] = done[t] + 1
             total += 1
             loss = float(table.curves[row_of[t], e - 1])
-            source.observe(t, e, loss)
+            source.on_result(t, e, loss)
             decision = core.on_result(t, e, loss)
             if decision not in (CONTINUE, PAUSE, STOP):
                 raise RuntimeError(f"core returned {decision!r}")
             log.append((now, w, t, row_of[t], e, decision))
+            if restore_at is not None and len(log) == restore_at:
+                fresh = make_core()
+                fresh.set_state(json.loads(json.dumps(core.get_state(), allow_nan=False)))
+                core = fresh
             if e == max_epochs and (incumbent is None or loss < incumbent[0]):
                 incumbent = (loss, row_of[t])
                 anytime.append((total, table.final_loss(incumbent[1]) - best_final))
@@ -230,7 +158,7 @@ def simulate(core, table: CurveTable, source, *, max_epochs: int, n_trials: int,
                 continue
             if decision == PAUSE and e < max_epochs:
                 state[t] = "paused"
-            else:
+            else:  # STOP, or the trainable ran out of epochs
                 end(t)
             free.append(w)
     stuck = [t for t in ids if state[t] != "ended"]
@@ -241,4 +169,5 @@ def simulate(core, table: CurveTable, source, *, max_epochs: int, n_trials: int,
     return SimResult(epochs=total, trials_started=len(row_of), chosen_row=row,
                      loss_at_R=incumbent[0] if incumbent else math.inf, final_loss=final,
                      regret=final - best_final, sim_time=now, wall_s=time.perf_counter() - t0,
-                     rows=[row_of[t] for t in started], anytime=anytime, log=log)
+                     rows=[row_of[t] for t in started], anytime=anytime, log=log, trial_rows=dict(row_of),
+                     per_trial_epochs=done, core=core)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trainables.replay.table import CurveTable
+from .table import CurveTable
 
 
 def synthetic_table(rows: int = 40, epochs: int = 16, seed: int = 0) -> CurveTable:

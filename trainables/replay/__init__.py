@@ -13,7 +13,7 @@ from typing import Any
 import hpo
 from hpo.errors import ConfigError
 
-from .table import CurveTable, load_table
+from hpo.bench.table import load_table, pick_row
 
 DEFAULT_METRIC = "loss"
 
@@ -32,15 +32,6 @@ def validate_args(args: dict[str, Any], max_epochs: int | None = None) -> dict[s
         raise ConfigError(f"max_epochs {max_epochs} exceeds the {table.max_epochs} epochs of {table.path}",
                           "budget.max_epochs")
     return args
-
-
-def pick_row(table: CurveTable, config: dict[str, Any]) -> int:
-    if "row" in config:
-        row = int(config["row"])
-        if not 0 <= row < table.n_rows:
-            raise ValueError(f"row {row} outside the table's {table.n_rows} rows")
-        return row
-    return table.nearest_row(config)
 
 
 def train(config: dict[str, Any]) -> None:

@@ -1,5 +1,8 @@
 """Learning-curve tables: hyperparameter columns, then ``loss_0 … loss_{R-1}``.
 
+The simulator (:mod:`hpo.bench.simtime`) and the replay trainable (``trainables.replay``) both read
+them from here; ``pick_row`` is the one rule that maps a configuration to a row.
+
 The format of the published MLPF Delphes table (296 runs × 100 epochs) and of the tables our own
 curve recorder writes.  Loading validates the file completely (ragged rows, non-numeric cells,
 missing loss columns) and reports the first problem as a ``ConfigError``.
@@ -12,6 +15,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Collection
 
 import numpy as np
 
@@ -44,9 +48,10 @@ class CurveTable:
     def best_row(self) -> int:
         return int(np.argmin(self.curves[:, -1]))
 
-    def nearest_row(self, config: dict) -> int:
+    def nearest_row(self, config: dict, exclude: Collection[int] = ()) -> int:
         """Row whose hyperparameters are closest to ``config`` (each column scaled to [0, 1],
-        log-scaled when it is positive and spans more than two decades)."""
+        log-scaled when it is positive and spans more than two decades), skipping the rows in
+        ``exclude`` (ties: the first row)."""
         missing = [h for h in self.hyperparameters if h not in config]
         if missing:
             raise KeyError(f"config lacks hyperparameters {missing} of table {self.path}")
@@ -55,7 +60,21 @@ class CurveTable:
         p = np.where(logged, np.log(np.clip(point, 1e-300, None)), point)
         grid = np.where(logged, np.log(np.clip(self.params, 1e-300, None)), self.params)
         d = (((grid - p) / span) ** 2).sum(axis=1)
+        if exclude:
+            if len(set(exclude)) >= self.n_rows:
+                raise ValueError(f"every row of table {self.path} is excluded")
+            d[np.fromiter(exclude, dtype=int)] = np.inf
         return int(np.argmin(d))
+
+
+def pick_row(table: CurveTable, config: dict) -> int:
+    """The row a configuration trains: its ``row`` key when given, else the nearest row."""
+    if "row" in config:
+        row = int(config["row"])
+        if not 0 <= row < table.n_rows:
+            raise ValueError(f"row {row} outside the table's {table.n_rows} rows")
+        return row
+    return table.nearest_row(config)
 
 
 def _scaling(table: CurveTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
