@@ -2,7 +2,10 @@
 cluster's token) and in a real headless Chromium driven over the DevTools protocol: the driver job
 and the trial actors must be shown.  The UI's own login step is used (its token dialog), not a
 disabled auth.  Screenshots go to ``test-artifacts/`` at the repo root.  The same run also checks
-the HPO metrics on the node's Prometheus endpoint and a report of the live results directory."""
+the HPO metrics on the node's Prometheus endpoint and a report of the live results directory.
+
+Without a Chromium the test is skipped with the reason (a fresh laptop); under CI (``CI`` set, as
+``.ci/run`` does, which also installs Debian's ``chromium``) a missing browser is a failure."""
 from __future__ import annotations
 
 import asyncio
@@ -133,10 +136,22 @@ async def _browse(port: int, dash: str, token: str, job_id: str) -> dict[str, st
         return {"jobs": jobs, "actors": actors}
 
 
-def _start_chromium(tmp_path) -> tuple[subprocess.Popen, int]:
-    exe = shutil.which("chromium") or "/usr/bin/chromium"
-    if not os.path.exists(exe):
-        pytest.fail("chromium is not installed (Debian: apt-get install -y chromium; .ci/run installs it)")
+def _under_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def chromium_or_skip() -> str:
+    """The Chromium executable; skip (fail under CI) when there is none."""
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe:
+        return exe
+    why = "no chromium on PATH (Debian: apt-get install -y chromium; .ci/run installs it)"
+    if _under_ci():
+        pytest.fail(f"{why}; CI must run the dashboard test, not skip it")
+    pytest.skip(f"{why}: the dashboard test drives a real headless browser")
+
+
+def _start_chromium(tmp_path, exe: str) -> tuple[subprocess.Popen, int]:
     profile = tmp_path / "chromium-profile"
     profile.mkdir()
     proc = subprocess.Popen([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
@@ -160,9 +175,9 @@ def _stop(proc: subprocess.Popen, sig=signal.SIGTERM, wait: float = 30) -> None:
 
 
 def test_dashboard_shows_the_running_experiment(tmp_path):
+    exe = chromium_or_skip()  # before the run starts: nothing to clean up when skipping
     ARTIFACTS.mkdir(exist_ok=True)
-    table = (ROOT / ".." / "shared" / "data" / "learning-curves" / "mlpf_delphes.csv").resolve()
-    assert table == MLPF_TABLE.resolve() and table.exists()
+    table = MLPF_TABLE.resolve()
     space = tmp_path / "space.yaml"
     space.write_text(f"name: dash\ntrainable: {{name: replay, args: {{table: '{table}', seconds_per_epoch: 0.5}}}}\n"
                      "metric: loss\nmode: min\nhyperparameters: {row: {type: int, low: 0, high: 295}}\n"
@@ -205,7 +220,7 @@ def test_dashboard_shows_the_running_experiment(tmp_path):
         assert len(_poll("trial actors", trial_actors, 30)) >= 1
         phase("rest_checked")
         # The browser.
-        browser, port = _start_chromium(tmp_path)
+        browser, port = _start_chromium(tmp_path, exe)
         pages = asyncio.run(_browse(port, dash, token, job_id))
         (ARTIFACTS / "dashboard-pages.txt").write_text("\n\n=====\n\n".join(f"{k}:\n{v}" for k, v in pages.items()))
         assert (ARTIFACTS / "dashboard-jobs.png").stat().st_size > 10_000
