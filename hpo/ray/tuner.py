@@ -185,6 +185,10 @@ def _new_tuner(cfg: ExperimentConfig, path: Path, trainable, instances: dict[str
         f"scheduler {cfg.scheduler.name}, search {cfg.search.name}"
         + (f", predictor {cfg.predictor.name}" if cfg.predictor else "")
         + f", up to {max_concurrent} concurrent, results in {path}")
+    if "tensorboard" in cfg.tracking:
+        say(f"TensorBoard: tensorboard --logdir {path}")
+    if "mlflow" in cfg.tracking:
+        say(f"MLflow: mlflow ui --backend-store-uri {mlflow_uri(path)}")
     tuner = tune.Tuner(
         trainable,
         param_space=param_space,
@@ -194,12 +198,39 @@ def _new_tuner(cfg: ExperimentConfig, path: Path, trainable, instances: dict[str
             max_concurrent_trials=cap,
             time_budget_s=cfg.budget.time_limit_s, reuse_actors=cfg.resources.workers_per_trial == 1),
         run_config=tune.RunConfig(
-            name=cfg.name, storage_path=str(path.parent), callbacks=[callback, metrics_callback], verbose=0,
+            name=cfg.name, storage_path=str(path.parent),
+            callbacks=[callback, metrics_callback, *tracking_callbacks(cfg, path)], verbose=0,
             stop=guard,
             failure_config=tune.FailureConfig(max_failures=2),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
     )
     return tuner, scheduler, callback
+
+
+def mlflow_uri(path: Path) -> str:
+    """MLflow's store for an experiment: one SQLite file beside its results (MLflow 3 retired the
+    plain-folder store)."""
+    return f"sqlite:///{path / 'mlflow.db'}"
+
+
+def tracking_callbacks(cfg: ExperimentConfig, path: Path) -> list:
+    """Ray Tune's own logger callbacks for ``tracking:``: TensorBoard event files in each trial's
+    folder under the experiment (``tensorboard --logdir STORAGE/NAME``), MLflow runs in a local SQLite
+    store ``STORAGE/NAME/mlflow.db`` (``mlflow ui --backend-store-uri sqlite:///STORAGE/NAME/mlflow.db``)."""
+    out = []
+    if "tensorboard" in cfg.tracking:
+        from ray.tune.logger import TBXLoggerCallback
+
+        out.append(TBXLoggerCallback())
+    if "mlflow" in cfg.tracking:
+        from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+        for name in ("mlflow", "alembic"):  # schema set-up chatter on the first run
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+        out.append(MLflowLoggerCallback(tracking_uri=mlflow_uri(path), experiment_name=cfg.name,
+                                        save_artifact=False))
+    return out
 
 
 def _space_for_instance(search_alg, cfg: ExperimentConfig) -> dict[str, Any]:

@@ -1,10 +1,10 @@
-"""The dashboard test's browser guard: skips with its reason on a machine without Chromium, fails
+"""The UI tests' browser guard: skips with its reason on a machine without Chromium, fails
 under CI (where .ci/run installs it)."""
 from __future__ import annotations
 
 import pytest
 
-import test_ops_dashboard as dash
+import browser as dash
 
 
 def test_missing_browser_skips_with_a_reason(monkeypatch):
@@ -18,7 +18,7 @@ def test_missing_browser_skips_with_a_reason(monkeypatch):
 def test_missing_browser_fails_under_ci(monkeypatch, value):
     monkeypatch.setattr(dash.shutil, "which", lambda name: None)
     monkeypatch.setenv("CI", value)
-    with pytest.raises(pytest.fail.Exception, match="CI must run the dashboard test"):
+    with pytest.raises(pytest.fail.Exception, match="CI must run the browser tests"):
         dash.chromium_or_skip()
 
 
