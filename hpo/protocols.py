@@ -234,3 +234,7 @@ class Diagnostics(Protocol):
     def decision_log(self) -> list[dict[str, Any]]: ...
 
     def predictor_fit_seconds(self) -> list[float]: ...
+
+    def run_notes(self) -> list[str]:
+        """Lines the service prints when the run ends, e.g. that a configured predictor never
+        made a decision (the run was then its fallback rule throughout)."""

@@ -26,6 +26,7 @@ from . import cluster, registry, reporting, results, schedulers, searchers
 from .config import ExperimentConfig
 from .distributed import TrialResources
 from .errors import ConfigError, ExperimentStalled
+from .protocols import Diagnostics
 from .trial import make_trial_function
 from .watchdog import StallGuard
 
@@ -315,6 +316,9 @@ def _finish(cfg, path, callback, scheduler, resolved, verbose, t0) -> results.Ex
     wall = time.monotonic() - t0
     if verbose:
         summary(trials, best, cfg.metric, cfg.mode, space_keys, wall, path)
+    core = getattr(scheduler, "core", None)
+    for note in core.run_notes() if isinstance(core, Diagnostics) else []:
+        log.warning("%s: %s", cfg.name, note)  # e.g. a configured predictor never decided
     if callback.guard.stalled:
         raise ExperimentStalled(f"{cfg.name}: {callback.guard.message()} ({path})")
     return results.ExperimentResult(
