@@ -17,7 +17,7 @@ from .errors import ConfigError
 
 SCHEDULER_NAMES = ("fifo", "asha", "hyperband", "swift")
 SEARCHER_NAMES = ("random", "grid", "tpe", "hyperopt", "bohb")
-PREDICTOR_NAMES = ("svr", "qsvr")
+PREDICTOR_NAMES = ("svr", "qsvr", "curve_families")
 TRAINABLE_MODULES = {
     "replay": "trainables.replay",
     "mlpf": "trainables.mlpf",
