@@ -15,7 +15,7 @@ from types import ModuleType
 
 from .errors import ConfigError
 
-SCHEDULER_NAMES = ("fifo", "asha", "hyperband", "swift")
+SCHEDULER_NAMES = ("fifo", "asha", "hyperband", "swift", "predictive")
 SEARCHER_NAMES = ("random", "grid", "tpe", "hyperopt", "bohb")
 PREDICTOR_NAMES = ("svr", "qsvr", "curve_families")
 TRAINABLE_MODULES = {

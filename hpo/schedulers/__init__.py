@@ -25,7 +25,7 @@ from hpo.errors import ConfigError
 from .brackets import hyperband_trials
 from .options import validate as _validate
 
-_BUILT = ("fifo", "asha", "hyperband", "swift")
+_BUILT = ("fifo", "asha", "hyperband", "swift", "predictive")
 
 
 def available() -> list[str]:
@@ -72,6 +72,10 @@ def build_core(name: str, *, options: dict, max_epochs: int, seed: int | None = 
         from .swift import SwiftHyperbandCore
 
         return SwiftHyperbandCore(max_epochs, predictor_factory, **opts)
+    if name == "predictive":
+        from .predictive import PredictiveCore
+
+        return PredictiveCore(max_epochs, **opts)
     raise ConfigError(f"scheduler {name!r} has no pure-Python core", "scheduler.name")
 
 

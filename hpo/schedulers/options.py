@@ -15,6 +15,8 @@ SPECS: dict[str, dict[str, tuple[Any, Any]]] = {
     "hyperband": {"eta": ("int", 2)},
     "swift": {"eta": ("int", 2), "d": ("int", 15), "k": ("float", 0.5), "kc": ("float", 0.5),
               "q": ("float", 0.25), "refit": ("bool", False)},
+    "predictive": {"eta": ("int", 3), "k": ("int", 3), "threshold": ("float", 0.05),
+                   "min_pairs": ("int", 8), "min_calib": ("int", 5), "min_coverage": ("float", 0.7)},
 }
 
 
@@ -69,6 +71,12 @@ def validate(name: str, options: dict[str, Any] | None, max_epochs: int) -> dict
     if "eta" in out:
         _check(out["eta"] >= 2, "eta", "eta must be >= 2")
         _check(out["eta"] <= max_epochs, "eta", f"eta must be <= max_epochs ({max_epochs})")
+    if name == "predictive":
+        _check(out["k"] >= 1, "k", "k (the top-k a trial must be able to join) must be >= 1")
+        _check(0.0 <= out["threshold"] < 1.0, "threshold", "threshold must be in [0, 1)")
+        _check(out["min_pairs"] >= 3, "min_pairs", "min_pairs must be >= 3")
+        _check(out["min_calib"] >= 1, "min_calib", "min_calib must be >= 1")
+        _check(0.0 <= out["min_coverage"] <= 1.0, "min_coverage", "min_coverage must be in [0, 1]")
     if name == "swift":
         _check(out["d"] >= 2, "d", "d (curves needed before a predictor is fitted) must be >= 2")
         _check(0.0 <= out["k"] <= 1.0, "k", "k must be in [0, 1]")
