@@ -56,7 +56,7 @@ def core_cost(name: str, options: dict, trials: int, R: int, seed: int) -> dict:
     r = simulate(core, table, PairedRows(table, seed, trials), max_epochs=R, n_trials=trials, workers=4)
     s = np.asarray(core.seconds) * 1e3
     rules = {}
-    for d in getattr(core.core, "decisions", []):
+    for d in core.core.decision_log():
         rules[d["rule"]] = rules.get(d["rule"], 0) + 1
     return {"name": name, "results": len(s), "epochs": r.epochs, "mean_ms": s.mean(),
             "p99_ms": np.percentile(s, 99), "total_s": s.sum() / 1e3, "rules": rules}

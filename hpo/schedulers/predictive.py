@@ -77,7 +77,9 @@ class PredictiveCore(CoreBase):
         self.predicted: dict[str, float] = {}  # trial -> latest predicted final (live trials)
         self.finals: list[float] = []  # observed final losses of completed trials
         self.observed: list[list[float]] = [[] for _ in self.rung_epochs]  # smoothed rung losses
-        self.decisions: list[dict[str, Any]] = []
+        # one record per rung decision (``decision_log()``); not called ``decisions``: the metrics
+        # and predictions.parquet code read ``core.decisions`` in Swift's schema
+        self.rung_log: list[dict[str, Any]] = []
 
     # ---- features --------------------------------------------------------------------------
     def _z(self, trial_id: str, epoch: int) -> float:
@@ -122,7 +124,7 @@ class PredictiveCore(CoreBase):
         if pred is None:
             stop = not self.loss_at(trial_id, m) <= cutoff
             rec.update(rule="rank", cutoff=cutoff, continued=not stop)
-            self.decisions.append(rec)
+            self.rung_log.append(rec)
             if stop:
                 self.stop(trial_id, StopReason(Outcome.STOPPED_RUNG, rung=m, rule="rank"))
                 self.predicted.pop(trial_id, None)
@@ -140,7 +142,7 @@ class PredictiveCore(CoreBase):
         horizon = self.rung_epochs[h] if h < len(self.rung_epochs) else self.max_epochs
         rec.update(rule="predictor", horizon=horizon, predicted=mu, sigma=sigma, reference=ref, p=p,
                    continued=not stop)
-        self.decisions.append(rec)
+        self.rung_log.append(rec)
         if stop:
             self.stop(trial_id, StopReason(Outcome.STOPPED_PREDICTOR, rung=m, predicted=mu, rule="predictor"))
             self.predicted.pop(trial_id, None)
@@ -174,18 +176,18 @@ class PredictiveCore(CoreBase):
 
     # ---- Diagnostics -------------------------------------------------------------------------
     def decision_log(self) -> list[dict[str, Any]]:
-        return list(self.decisions)
+        return list(self.rung_log)
 
     def predictor_fit_seconds(self) -> list[float]:
         return [s for st in self.stages for s in st.fit_seconds]
 
     def run_notes(self) -> list[str]:
-        by_rule = {r: sum(1 for d in self.decisions if d["rule"] == r) for r in ("rank", "predictor")}
-        if self.decisions and not by_rule["predictor"]:
+        by_rule = {r: sum(1 for d in self.rung_log if d["rule"] == r) for r in ("rank", "predictor")}
+        if self.rung_log and not by_rule["predictor"]:
             return [f"predictive: the predictor never earned trust ({by_rule['rank']} rung decisions, all by "
                     "ASHA's rank rule): this run was ASHA"]
         return [f"predictive: {by_rule['predictor']} decisions by the predictor, {by_rule['rank']} by the "
-                "rank rule"] if self.decisions else []
+                "rank rule"] if self.rung_log else []
 
     # ---- state ---------------------------------------------------------------------------------
     def options(self) -> dict[str, Any]:
@@ -201,7 +203,7 @@ class PredictiveCore(CoreBase):
                   predicted_ids=list(self.predicted), finals=self.finals,
                   observed=[[_num(v) for v in o] for o in self.observed],
                   decisions=[{k: _num(v) if isinstance(v, float) else v for k, v in d.items()}
-                             for d in self.decisions])
+                             for d in self.rung_log])
         return st
 
     def set_state(self, state: Mapping[str, Any]) -> None:
@@ -216,5 +218,5 @@ class PredictiveCore(CoreBase):
         self.predicted = dict(zip(state["predicted_ids"], (float(v) for v in state["predicted"])))
         self.finals = [float(v) for v in state["finals"]]
         self.observed = [[float(v) for v in o] for o in state["observed"]]
-        self.decisions = [{k: float(v) if k in ("loss", "cutoff", "predicted", "sigma", "reference", "p")
+        self.rung_log = [{k: float(v) if k in ("loss", "cutoff", "predicted", "sigma", "reference", "p")
                            and v is not None else v for k, v in d.items()} for d in state["decisions"]]
