@@ -43,7 +43,7 @@ def trained(n: int = 6, **options) -> PredictiveCore:
 
 
 def test_untrusted_core_is_rays_asha_and_says_so():
-    core = PredictiveCore(16, eta=2)  # default trust needs 8 pairs per stage
+    core = PredictiveCore(16, eta=2)  # default trust needs 10 pairs and 8 scores per stage
     asha = ASHACore(16, grace_period=1, eta=2, variant="stop")
     qs = [0.5, 0.9, 0.3, 0.7, 0.6, 0.2, 0.8, 0.4]
     for i, q in enumerate(qs):
@@ -117,7 +117,8 @@ def test_state_round_trip_and_options():
     assert core.decision_log() == twin.decision_log()
     with pytest.raises(ValueError):
         PredictiveCore(R, eta=2).set_state(json.loads(text))
-    assert validate_options("predictive", {}, 100) == {"eta": 3, "k": 3, "threshold": 0.05, "min_pairs": 8,
-                                                      "min_calib": 5, "min_coverage": 0.7}
+    defaults = validate_options("predictive", {}, 100)
+    assert defaults == {"eta": 2, "k": 5, "threshold": 0.02, "min_pairs": 10, "min_calib": 8, "min_coverage": 0.8}
+    assert PredictiveCore(100).options() == defaults  # the core's own defaults are the same
     assert isinstance(build_core("predictive", options={}, max_epochs=50), PredictiveCore)
     assert math.isinf(core.stages[0].kappa(0))

@@ -15,8 +15,9 @@ SPECS: dict[str, dict[str, tuple[Any, Any]]] = {
     "hyperband": {"eta": ("int", 2)},
     "swift": {"eta": ("int", 2), "d": ("int", 15), "k": ("float", 0.5), "kc": ("float", 0.5),
               "q": ("float", 0.25), "refit": ("bool", False)},
-    "predictive": {"eta": ("int", 3), "k": ("int", 3), "threshold": ("float", 0.05),
-                   "min_pairs": ("int", 8), "min_calib": ("int", 5), "min_coverage": ("float", 0.7)},
+    # defaults: leave-one-table-out choice (benchmarks/results/predictive_defaults.md)
+    "predictive": {"eta": ("int", 2), "k": ("int", 5), "threshold": ("float", 0.02),
+                   "min_pairs": ("int", 10), "min_calib": ("int", 8), "min_coverage": ("float", 0.8)},
 }
 
 
