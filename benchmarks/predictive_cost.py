@@ -90,7 +90,8 @@ def main(argv=None) -> int:
              f"Command: `python benchmarks/predictive_cost.py --trials {a.trials} --max-epochs {a.max_epochs} "
              f"--reps {a.reps}{' --out ' + a.out if a.out else ''}`", "",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores shared with other "
-             "work, no GPU; single-threaded. Wall-clock figures vary up to 3x between runs on this shared machine (other jobs).", "",
+             "work, no GPU; single-threaded. Wall-clock figures vary up to 3x between runs on this shared "
+             "machine (other jobs).", "",
              f"## Per result, {a.trials} trials, R = {a.max_epochs}, 4 simulated workers (goal: mean <= 5 ms)", "",
              "| core | results | mean ms | p99 ms | total s | rung decisions by rule |", "|---|---|---|---|---|---|"]
     for r in rows:

@@ -10,7 +10,7 @@ from hpo.schedulers.ray_adapter import CoreTrialScheduler
 
 
 def test_available_and_flags():
-    assert S.available() == ["fifo", "asha", "hyperband", "swift"]
+    assert S.available() == ["fifo", "asha", "hyperband", "swift", "predictive"]
     assert S.uses_pause("hyperband") and S.uses_pause("swift") and not S.uses_pause("asha")
     assert S.uses_pause("asha", {"variant": "promote"}) and not S.uses_pause("fifo")
     assert S.needs_predictor("swift") and not S.needs_predictor("hyperband")

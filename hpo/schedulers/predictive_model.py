@@ -30,6 +30,7 @@ at 4, 5, 6, ... pairs before that), never per result.
 from __future__ import annotations
 
 import math
+import time
 from typing import Any, Mapping
 
 import numpy as np
@@ -82,8 +83,6 @@ class Stage:
             self._fit(len(self.pairs))
 
     def _fit(self, n: int) -> None:
-        import time
-
         t0 = time.perf_counter()
         P = np.asarray(self.pairs[:n], dtype=float)
         self.reduced, self.s_reduced = _ridge(P[:, :1], P[:, 2])
