@@ -20,8 +20,8 @@ they fit, into a predictive distribution of a later loss.  Our own, cheaper cons
 
   (Signs: the code fits ``c + a*g`` with ``a >= 0`` and decreasing ``g``, a non-increasing loss.)
 * bounds: ``a >= 0`` (monotone non-increasing; a rising curve is fitted flat) and the asymptote
-  ``c >= last - max_gain * drop`` (``drop`` = range of the observed curve), or an explicit
-  ``lower_bound``; a violating fit is refitted with ``c`` on the bound;
+  ``c >= last - max_gain * drop`` (``drop`` = range of the observed curve) and, if given,
+  ``c >= lower_bound``; a violating fit is refitted with ``c`` on the bound;
 * recent epochs weigh more (weights ``0.5 + x/n``); with ``robust`` and >= 6 points, one Huber
   reweighting pass against the best single fit tames loss spikes;
 * combination: shape ``s`` gets posterior weight ``prior_s * exp(-SSE_s / (2 sigma^2))``, where
@@ -31,8 +31,14 @@ they fit, into a predictive distribution of a later loss.  Our own, cheaper cons
   noise).
 
 Short curves: with **1 point** nothing can be extrapolated: mean = that loss, std = ``inf``.  With
-**2-3 points** every shape fits exactly, so the weights stay at the prior: the mean is the
-average extrapolation of all shapes and the std is their disagreement (+ the noise floor).
+**2 points** every shape fits exactly, so the weights stay at the prior: the mean is the average
+extrapolation of all shapes and the std is their disagreement (+ the noise floor); with **3** the
+fits begin to separate the shapes, and sigma is still the floor (no residual degrees of freedom).
+The asymptote bound is what keeps short-curve extrapolations sane.
+
+Limits: the shapes are a grid, so a curve between grid points is matched only approximately, and
+the raw std is often too small on real curves (the weights concentrate on the few best-fitting
+shapes).  Use it as a feature or with a calibration on top, as ``hpo.schedulers.predictive`` does.
 
 :class:`CurveFamilyPredictor` wraps this as a ``hpo.protocols.ProbabilisticPredictor``; its
 ``fit(X, y)`` (optional) learns the horizon when none is given and rescales the std so that the
