@@ -118,7 +118,7 @@ def test_state_round_trip_and_options():
     with pytest.raises(ValueError):
         PredictiveCore(R, eta=2).set_state(json.loads(text))
     defaults = validate_options("predictive", {}, 100)
-    assert defaults == {"eta": 2, "k": 5, "threshold": 0.02, "min_pairs": 10, "min_calib": 8, "min_coverage": 0.8}
+    assert defaults == {"eta": 2, "k": 5, "threshold": 0.1, "min_pairs": 10, "min_calib": 8, "min_coverage": 0.8}
     assert PredictiveCore(100).options() == defaults  # the core's own defaults are the same
     assert isinstance(build_core("predictive", options={}, max_epochs=50), PredictiveCore)
     assert math.isinf(core.stages[0].kappa(0))

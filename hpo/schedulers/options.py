@@ -16,7 +16,7 @@ SPECS: dict[str, dict[str, tuple[Any, Any]]] = {
     "swift": {"eta": ("int", 2), "d": ("int", 15), "k": ("float", 0.5), "kc": ("float", 0.5),
               "q": ("float", 0.25), "refit": ("bool", False)},
     # defaults: leave-one-table-out choice (benchmarks/results/predictive_defaults.md)
-    "predictive": {"eta": ("int", 2), "k": ("int", 5), "threshold": ("float", 0.02),
+    "predictive": {"eta": ("int", 2), "k": ("int", 5), "threshold": ("float", 0.1),
                    "min_pairs": ("int", 10), "min_calib": ("int", 8), "min_coverage": ("float", 0.8)},
 }
 
