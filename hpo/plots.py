@@ -134,13 +134,14 @@ def best_vs_epochs_plot(rep: Report, curves: pd.DataFrame, n_trials: int, max_ep
 
 def predicted_vs_true_plot(rep: Report, preds: pd.DataFrame, curves: pd.DataFrame) -> None:
     """Predictions are in the metric's own units (``predictions.parquet``).  The true value is the
-    trial's metric at the rung, if it got there.  No decisions: no plot (a note says so)."""
+    trial's metric at the predicted epoch (``target``), if it got there.  No decisions: no plot (a note says so)."""
     if preds.empty or not np.isfinite(preds["predicted"].to_numpy(dtype=float)).any():
         rep.notes.append("predicted-vs-true plot skipped: the predictor made no decisions in this run")
         return
     last = curves.drop_duplicates(["trial_id", "epoch"], keep="last").set_index(["trial_id", "epoch"])[rep.metric]
     pred = preds["predicted"].to_numpy(dtype=float)
-    true = np.array([last.get((t, int(r)), np.nan) for t, r in zip(preds["trial_id"], preds["rung"])], dtype=float)
+    target = preds["target"] if "target" in preds else preds["rung"]  # files written before "target" existed
+    true = np.array([last.get((t, int(r)), np.nan) for t, r in zip(preds["trial_id"], target)], dtype=float)
     cont = preds["continued"].to_numpy(dtype=bool)
     ok_pred = np.isfinite(pred)
     pair = ok_pred & np.isfinite(true)

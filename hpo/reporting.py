@@ -190,13 +190,19 @@ def _best_table(trials: pd.DataFrame, metric: str, mode: str, hps: list[str], to
 
 
 def predictions_frame(decisions: list[dict[str, Any]], mode: str = "min") -> pd.DataFrame:
-    """Swift's ``core.decisions`` as the ``predictions.parquet`` table, in the metric's own units
-    (scheduler cores minimise, so predictions and thresholds are negated back for mode=max)."""
-    cols = ["trial_id", "bracket", "rung", "epoch", "predicted", "threshold", "continued"]
-    df = pd.DataFrame([{k: d[k] for k in cols} for d in decisions], columns=cols)
-    df = df.astype({"trial_id": str, "bracket": int, "rung": int, "epoch": int, "predicted": float,
-                    "threshold": float, "continued": bool})
-    df[["predicted", "threshold"]] *= Objective("loss", mode).sign  # back from the core's loss
+    """A scheduler's predictor decisions (``Diagnostics.decision_log``; rank-rule decisions are left
+    out) as the ``predictions.parquet`` table, in the metric's own units (cores minimise, so
+    predictions and thresholds are turned back for mode=max).  ``target`` is the epoch predicted
+    (Swift: the round's rung; predictive: its horizon); ``bracket``/``threshold`` are Swift's,
+    ``sigma``/``p``/``reference`` the predictive scheduler's (NaN where a scheduler has none)."""
+    cols = ["trial_id", "bracket", "rung", "epoch", "target", "predicted", "threshold", "sigma", "reference", "p",
+            "continued"]
+    rows = [{**d, "target": d.get("target", d.get("rung"))} for d in decisions if d.get("predicted") is not None]
+    df = pd.DataFrame([{k: r.get(k) for k in cols} for r in rows], columns=cols)
+    df = df.astype({"trial_id": str, "bracket": "Int64", "rung": int, "epoch": int, "target": int, "predicted": float,
+                    "threshold": float, "sigma": float, "reference": float, "p": float, "continued": bool})
+    sign = Objective("loss", mode).sign  # back from the core's loss
+    df[["predicted", "threshold", "reference"]] *= sign
     return df
 
 
