@@ -252,12 +252,6 @@ class SwiftHyperbandCore(HyperbandCore):
     def predictor_fit_seconds(self) -> list[float]:
         return list(self.pool.fit_seconds)
 
-    def run_notes(self) -> list[str]:
-        if self.decisions:
-            return []
-        return [f"the predictor made no decision in this run: Swift needs d={self.d} epochs of curves and a "
-                f"rung after epoch {self.d} (max_epochs={self.max_epochs}); every stop was a rank cut"]
-
     def options(self) -> dict[str, Any]:
         return {"eta": self.eta, "d": self.d, "k": self.k, "kc": self.kc, "q": self.q, "refit": self.refit}
 
