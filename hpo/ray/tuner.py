@@ -107,7 +107,9 @@ def run(cfg: ExperimentConfig, path: Path, args: dict, info: cluster.ClusterInfo
     t0 = time.monotonic()
     if info.dashboard_url:
         token = cluster.token_file()
-        say(f"Ray dashboard: {info.dashboard_url}" + (f" (login token: {token})" if token else ""))
+        say(f"Ray dashboard: {info.dashboard_url}")
+        if token:
+            say(f"dashboard login token: {token}")
     trainable = _trainable(cfg, path, args, train_fn, info.has_slots)
     if restore:
         say(f"resuming {path}")
