@@ -49,7 +49,7 @@ timeout "$(cap 150)" "$PY" benchmarks/mlpf_throughput.py --tag gpu --n-train "$N
   --out-dir "$OUT" || echo "gpu_check: the throughput benchmark stopped early (partial JSON kept)"
 
 stage "HPO: $TRIALS trials x up to $EPOCHS epochs, gpus_per_worker 0.25; default configuration beside it"
-HPO_LIMIT=$(( $(left) - 45 ))
+HPO_LIMIT=$(( $(left) - 45 )); [ "$HPO_LIMIT" -lt 60 ] && HPO_LIMIT=60
 "$PY" benchmarks/mlpf_gpu_check.py space "$OUT/space.yaml" --n-train "$N_TRAIN" --n-val "$N_VAL" \
   --epochs "$EPOCHS" --trials "$TRIALS" --time-limit "$HPO_LIMIT" || exit 6
 timeout "$(cap $((HPO_LIMIT + 30)))" "$PY" benchmarks/mlpf_gpu_check.py default "$OUT/default.json" \

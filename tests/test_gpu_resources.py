@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hpo import cluster, config
+from hpo import config
+from hpo.ray import cluster
 from hpo.errors import ConfigError
 from trainables.mlpf import args as mlpf_args
 
@@ -12,7 +13,7 @@ from conftest import run_cli
 
 
 def _doc(**resources) -> dict:
-    return {"trainable": "hpo.trial:_callable", "hyperparameters": {"x": {"type": "uniform", "low": 0,
+    return {"trainable": "hpo.ray.trial:_callable", "hyperparameters": {"x": {"type": "uniform", "low": 0,
                                                                                 "high": 1}},
             "resources": resources}
 
@@ -23,7 +24,7 @@ def test_fractions_of_one_gpu_and_whole_gpus_validate(gpus):
 
 
 @pytest.mark.parametrize("res,words", [
-    ({"gpus_per_worker": 1.5}, "a fraction of one GPU .* or a whole number of GPUs, got 1.5"),
+    ({"gpus_per_worker": 1.5}, r"a fraction of one GPU .* or a whole number of GPUs \(got 1.5\)"),
     ({"gpus_per_worker": -0.25}, "greater than or equal to 0"),
     ({"gpus_per_worker": 0.5, "workers_per_trial": 2}, "ranks sharing a GPU break NCCL"),
 ])
