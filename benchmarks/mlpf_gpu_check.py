@@ -100,6 +100,7 @@ def report(results: Path, default_json: Path, out: Path) -> None:
     trials = pd.read_parquet(results / "trials.parquet")
     cfg = yaml.safe_load((results / "experiment.yaml").read_text())
     epochs = int(cfg["budget"]["max_epochs"])
+    state = "outcome" if "outcome" in trials else "status"  # column name of the trial's end state
     last = curves[curves.trial_id == best["trial_id"]].sort_values("epoch").iloc[-1].to_dict()
     d = json.loads(default_json.read_text()) if default_json.exists() else None
     lines = ["# GPU check: HPO of MLPF on one GPU, four trials per GPU", "",
@@ -107,7 +108,7 @@ def report(results: Path, default_json: Path, out: Path) -> None:
              f"({cfg['trainable']['args']['n_train']} train / {cfg['trainable']['args']['n_val']} val "
              f"generated events, {len(trials)} trials x up to {epochs} epochs, ASHA, "
              f"gpus_per_worker {cfg['resources']['gpus_per_worker']}).", "",
-             f"- trials: {len(trials)} ({', '.join(f'{v} {k}' for k, v in trials['status'].value_counts().items())}), "
+             f"- trials: {len(trials)} ({', '.join(f'{v} {k}' for k, v in trials[state].value_counts().items())}), "
              f"{int(trials['epochs'].sum())} epochs in all",
              f"- best val_loss after {best['epochs']} epochs: {best['value']:.4f} (trial {best['trial_id']})",
              "- best configuration: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"

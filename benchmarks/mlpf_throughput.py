@@ -143,11 +143,14 @@ def trial(data_dir: str, config: dict, epochs: int, gpus: float, max_events: int
 
     torch.set_num_threads(1)
     distributed.set_trial_resources(distributed.TrialResources(gpus_per_worker=gpus))
+    cpu0 = time.process_time()  # CPU time of this process: robust to other jobs on a shared machine
     with hpo.session.local_session() as s:
         train({"data_dir": data_dir, "max_epochs": epochs, "physics_metrics": False,
                "max_train_events": max_events, **config})
+    cpu_s = time.process_time() - cpu0
     rates = [r["train_events"] / r["epoch_time_s"] for r in s.reports[1:]]
-    return {"config": config, "device": "cuda" if gpus else "cpu", "epochs": epochs,
+    return {"config": config, "device": "cuda" if gpus else "cpu", "epochs": epochs, "process_cpu_s": cpu_s,
+            "events_per_cpu_s": sum(r["train_events"] for r in s.reports) / cpu_s,
             "train_events": s.reports[-1]["train_events"],
             "epoch_time_s": [round(r["epoch_time_s"], 3) for r in s.reports],
             "events_per_s_epoch_loop": sum(rates) / len(rates), "val_loss": [r["val_loss"] for r in s.reports]}
