@@ -10,7 +10,7 @@
 #     dashboard's prebuilt web client ray/dashboard/client/build/ (2.4 MiB), replaced by a one-line
 #     placeholder page: the dashboard's HTTP API and metrics still run, the browser UI shows that page.
 #     Its three binaries (gcs_server, raylet, _raylet.so) are stored LZMA-compressed (-10 MiB; pip reads
-#     any ZIP method Python's zipfile reads).  75.6 MiB -> about 32 MiB;
+#     any ZIP method Python's zipfile reads).  75.6 MiB -> 32.8 MiB;
 #   * pythia8mc: share/Pythia8/{pdfdata,pdfdoc,htmldoc,examples} (proton/photon PDF grids and
 #     documentation; e+e- collisions read only xmldoc).  The MLPF generator's events are identical with
 #     the full and the slim wheel (checked when this bundle was made: docs/gpu.md).

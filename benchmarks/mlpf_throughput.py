@@ -156,7 +156,7 @@ def trial(data_dir: str, config: dict, epochs: int, gpus: float, max_events: int
             "events_per_s_epoch_loop": sum(rates) / len(rates), "val_loss": [r["val_loss"] for r in s.reports]}
 
 
-def _share_worker(rank, data_dir, bs, precision, seconds, barrier, queue) -> None:
+def _share_worker(rank, data_dir, bs, precision, seconds, barrier, queue, device_name="cuda") -> None:
     import torch
 
     sys.path.insert(0, str(ROOT))
@@ -166,13 +166,13 @@ def _share_worker(rank, data_dir, bs, precision, seconds, barrier, queue) -> Non
     from trainables.mlpf.training import train_epoch
 
     torch.set_num_threads(1)
-    device = torch.device("cuda")
+    device = torch.device(device_name)
     packs = load_packs(data_dir, "train")
     model = build_model(MODELS["wide"]).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     prec = Precision(precision, device)
     train_epoch(model, opt, train_loader(packs, bs, seed=rank, n_batches=3, window=0, device=device), prec)
-    torch.cuda.synchronize()
+    _sync(device)
     barrier.wait()
     t0, n, epoch = time.time(), 0, 0
     while time.time() - t0 < seconds:
@@ -183,13 +183,13 @@ def _share_worker(rank, data_dir, bs, precision, seconds, barrier, queue) -> Non
     queue.put((n, t0, time.time()))
 
 
-def share(data_dir: str, n_procs: int, bs: int, precision: str, seconds: float) -> dict:
+def share(data_dir: str, n_procs: int, bs: int, precision: str, seconds: float, device: str = "cuda") -> dict:
     """Aggregate events/s of 1 and of ``n_procs`` concurrent training processes on one GPU."""
     ctx = mp.get_context("spawn")
-    out = {"batch": bs, "precision": precision, "model": "wide", "seconds": seconds}
+    out = {"batch": bs, "precision": precision, "model": "wide", "seconds": seconds, "device": device}
     for k in (1, n_procs):
         barrier, queue = ctx.Barrier(k), ctx.Queue()
-        procs = [ctx.Process(target=_share_worker, args=(r, data_dir, bs, precision, seconds, barrier, queue))
+        procs = [ctx.Process(target=_share_worker, args=(r, data_dir, bs, precision, seconds, barrier, queue, device))
                  for r in range(k)]
         for p in procs:
             p.start()
@@ -218,6 +218,8 @@ def main() -> None:
     p.add_argument("--cpu-grid", action="store_true", help="with CUDA: measure the CPU grid too")
     p.add_argument("--share", type=int, default=4, help="processes sharing the GPU")
     p.add_argument("--share-seconds", type=float, default=20.0)
+    p.add_argument("--share-batch", type=int, default=256)
+    p.add_argument("--share-device", default="cuda", help="cpu: exercise the sharing code without a GPU")
     p.add_argument("--out-dir", default=str(RESULTS))
     p.add_argument("--render", action="store_true", help="only rebuild the Markdown file")
     a = p.parse_args()
@@ -252,14 +254,15 @@ def main() -> None:
             out["grid"] += grid(data, "cpu", sorted({1, len(os.sched_getaffinity(0))}), target,
                                 a.grid_events or 600)
         save()
+    if "share" in sections and (cuda or a.share_device == "cpu"):  # before the whole trials: an issue-16 goal
+        out["share"] = share(data, a.share, a.share_batch, "bf16", a.share_seconds, a.share_device)
+        save()
     if "trial" in sections:
         names = list(TRIALS) if cuda and not a.code else ["default"]
         out["trial"] = []
         for n in names:
             out["trial"].append(trial(data, TRIALS[n], a.trial_epochs, 1 if cuda else 0, a.trial_events or None))
             save()
-    if "share" in sections and cuda:
-        out["share"] = share(data, a.share, 256, "bf16", a.share_seconds)
     save()
     print(f"wrote {path}")
 
