@@ -61,6 +61,15 @@ class Resources(_Strict):
     max_concurrent: int | None = Field(None, ge=1)
     num_cpus: int | None = Field(None, ge=1)  # embedded local Ray only; default: detected
 
+    @field_validator("gpus_per_worker")
+    @classmethod
+    def _whole_or_fraction(cls, v: float) -> float:
+        # Ray packs fractional GPUs onto one device; above one GPU only whole GPUs can be granted
+        if v > 1 and v != int(v):
+            raise ValueError("must be a fraction of one GPU (0.25 packs four trials on a GPU) or a whole "
+                             "number of GPUs")
+        return v
+
 
 @dataclass
 class Component:
@@ -269,6 +278,11 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
     """Check components and their options (no Ray cluster is started)."""
     from .components import Context, spec
 
+    res = cfg.resources
+    if 0 < res.gpus_per_worker < 1 and res.workers_per_trial > 1:
+        raise ConfigError(f"{res.gpus_per_worker} GPU per worker with workers_per_trial: {res.workers_per_trial}: "
+                          "data-parallel ranks sharing a GPU break NCCL; give each worker whole GPUs, or run "
+                          "one worker per trial", "resources.gpus_per_worker")
     ctx = Context(cfg.budget.max_epochs, cfg.space)
     scheduler = spec("scheduler", cfg.scheduler.name)
     cfg.scheduler.options = scheduler.check(cfg.scheduler.options, ctx)

@@ -41,6 +41,12 @@ def run_experiment(cfg: ExperimentConfig, *, train_fn: Callable[[dict], Any] | N
     if path.exists():
         raise ConfigError(f"results directory {path} already exists; choose another --name "
                           "(or continue it with --resume)", "name", cfg.source)
+    if cfg.address is None:  # local Ray: a GPU run on a machine without GPUs stops before data is generated
+        try:
+            tuner.cluster.check_gpus(cfg.resources.gpus_per_worker, cfg.resources.workers_per_trial,
+                                     tuner.cluster.detect_gpus())
+        except ConfigError as exc:
+            raise exc.with_source(cfg.source) from None
     args = dict(cfg.trainable_args)
     if train_fn is None:
         mod, _ = registry.trainable_module(cfg.trainable)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ class ClusterInfo:
     dashboard_url: str | None
     num_cpus: float
     has_slots: bool
+    num_gpus: float = 0.0
 
 
 def detect_cpus() -> int:
@@ -27,6 +29,45 @@ def detect_cpus() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         return os.cpu_count() or 1
+
+
+def detect_gpus() -> float:
+    """GPUs an embedded local Ray would register (Ray's own NVIDIA detection; honours CUDA_VISIBLE_DEVICES)."""
+    try:
+        from ray._private.accelerators import NvidiaGPUAcceleratorManager as nvidia
+
+        visible = nvidia.get_current_process_visible_accelerator_ids()
+        return float(len(visible) if visible is not None else nvidia.get_current_node_num_accelerators())
+    except Exception:  # noqa: BLE001 - no driver, no NVML, other Ray versions: no GPUs
+        return 0.0
+
+
+def trial_slots(cpus: float, gpus: float, workers_per_trial: int, cpus_per_worker: float,
+                gpus_per_worker: float, max_concurrent: int | None = None) -> int:
+    """Trials at once: ``max_concurrent``, else CPUs / CPUs per trial; when trials use GPUs, also at most
+    GPUs / GPUs per trial (1 GPU at 0.25 per trial -> 4).  At least 1."""
+    n = max_concurrent or _floor(cpus / (workers_per_trial * cpus_per_worker))
+    if gpus_per_worker > 0:
+        n = min(n, _floor(gpus / (workers_per_trial * gpus_per_worker)))
+    return max(1, n)
+
+
+def _floor(x: float) -> int:
+    return math.floor(round(x, 6))  # 0.3 / 0.1 is 2.999...; Ray itself counts resources to 1e-4
+
+
+def check_gpus(gpus_per_worker: float, workers_per_trial: int, cluster_gpus: float) -> None:
+    """ConfigError when trials ask for GPUs the cluster does not have (they would stay PENDING forever)."""
+    if gpus_per_worker <= 0:
+        return
+    if cluster_gpus <= 0:
+        raise ConfigError(f"trials need {gpus_per_worker:g} GPU per worker but the Ray cluster has no GPUs; "
+                          "set resources.gpus_per_worker: 0 (or --gpus-per-worker 0) to train on CPUs",
+                          "resources.gpus_per_worker")
+    need = gpus_per_worker * workers_per_trial
+    if need > cluster_gpus:
+        raise ConfigError(f"one trial needs {need:g} GPUs ({workers_per_trial} workers x {gpus_per_worker:g}) but "
+                          f"the Ray cluster has {cluster_gpus:g}", "resources.gpus_per_worker")
 
 
 def check_address(address: str, timeout: float = 3.0) -> None:
@@ -52,7 +93,7 @@ def connect(address: str | None, *, num_cpus: int | None, slots: int, dashboard_
     env = {"RAY_TRAIN_ENABLE_STATE_TRACKING": "1"}
     if ray.is_initialized():  # e.g. tests sharing one instance, or a user's own ray.init()
         res = ray.cluster_resources()
-        return ClusterInfo(False, _dashboard_url(ray), res.get("CPU", 0), res.get(SLOT, 0) > 0)
+        return ClusterInfo(False, _dashboard_url(ray), res.get("CPU", 0), res.get(SLOT, 0) > 0, res.get("GPU", 0))
     if address:
         check_address(address)
         _token_auth_for_join()
@@ -64,7 +105,8 @@ def connect(address: str | None, *, num_cpus: int | None, slots: int, dashboard_
                               f"RAY_AUTH_MODE={os.environ.get('RAY_AUTH_MODE', 'unset')})", "address") from None
         res = ray.cluster_resources()
         url = getattr(ctx, "dashboard_url", None)
-        return ClusterInfo(False, f"http://{url}" if url else None, res.get("CPU", 0), res.get(SLOT, 0) > 0)
+        return ClusterInfo(False, f"http://{url}" if url else None, res.get("CPU", 0), res.get(SLOT, 0) > 0,
+                           res.get("GPU", 0))
     if dashboard_host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("the Ray dashboard will listen on %s: the dashboard and job API run code for whoever "
                     "reaches them; keep it on 127.0.0.1 unless the network is trusted", dashboard_host)
@@ -80,7 +122,7 @@ def connect(address: str | None, *, num_cpus: int | None, slots: int, dashboard_
     url = getattr(ctx, "dashboard_url", None)
     # Other Ray instances may run on this machine: point state-API clients at ours.
     os.environ["RAY_ADDRESS"] = ctx.address_info["address"]
-    return ClusterInfo(True, f"http://{url}" if url else None, cpus, True)
+    return ClusterInfo(True, f"http://{url}" if url else None, cpus, True, ray.cluster_resources().get("GPU", 0))
 
 
 def token_file() -> str | None:

@@ -56,11 +56,16 @@ class RunRecord:
 
 def connect(cfg: ExperimentConfig, object_store_memory: int | None) -> cluster.ClusterInfo:
     res = cfg.resources
-    per_trial_cpus = res.workers_per_trial * res.cpus_per_worker
-    local_cpus = res.num_cpus or cluster.detect_cpus()
-    slots = res.max_concurrent or max(1, int(local_cpus // per_trial_cpus))
-    return cluster.connect(cfg.address, num_cpus=res.num_cpus, slots=slots, dashboard_host=cfg.dashboard_host,
+    slots = cluster.trial_slots(res.num_cpus or cluster.detect_cpus(), cluster.detect_gpus(), res.workers_per_trial,
+                                res.cpus_per_worker, res.gpus_per_worker, res.max_concurrent)
+    info = cluster.connect(cfg.address, num_cpus=res.num_cpus, slots=slots, dashboard_host=cfg.dashboard_host,
                            object_store_memory=object_store_memory)
+    try:  # a joined cluster's GPUs are known only now
+        cluster.check_gpus(res.gpus_per_worker, res.workers_per_trial, info.num_gpus)
+    except ConfigError as exc:
+        cluster.disconnect(info)
+        raise exc.with_source(cfg.source) from None
+    return info
 
 
 def can_restore(path: Path) -> bool:
@@ -151,8 +156,8 @@ def _new_tuner(cfg: ExperimentConfig, path: Path, trainable, instances: dict[str
         seed=cfg.seed, predictor_factory=_predictor_factory(cfg, instances))
     scheduler = view(ray_scheduler)
     res = cfg.resources
-    per_trial_cpus = res.workers_per_trial * res.cpus_per_worker
-    max_concurrent = res.max_concurrent or max(1, int(info.num_cpus // per_trial_cpus))
+    max_concurrent = cluster.trial_slots(info.num_cpus, info.num_gpus, res.workers_per_trial, res.cpus_per_worker,
+                                         res.gpus_per_worker, res.max_concurrent)
     cap = None if scheduler.uses_pause else max_concurrent  # pausing runs are capped by resources
     if "search" in instances:
         search_alg, forced = instances["search"], None

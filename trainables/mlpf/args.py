@@ -14,6 +14,8 @@ import os
 
 from hpo.errors import ConfigError
 
+from ..accel import PRECISIONS
+
 from .generate import GENERATOR_VERSION, PROCESSES, ensure_dataset
 from .loss import DEFAULT_WEIGHTS
 from .model import MODEL_DEFAULTS, MODEL_TYPES
@@ -26,7 +28,9 @@ DATA_DEFAULTS = {"data_dir": None, "cache_dir": None, "n_train": 2000, "n_val": 
                  "max_train_events": None, "max_val_events": None}
 TRAIN_DEFAULTS = {"lr": 1e-3, "weight_decay": 0.0, "batch_size": 16, "lr_schedule": "cosine",
                   "lr_scale_with_workers": False, "seed": 0, "loss_weights": None, "physics_metrics": True,
-                  "max_epochs": 4, "progress": False}
+                  "max_epochs": 4, "progress": False,
+                  # speed options (trainables/accel.py, loader.py); the defaults reproduce the plain CPU loop
+                  "precision": "fp32", "compile": False, "bucket_window": 8}
 KNOWN_KEYS = set(DATA_DEFAULTS) | set(TRAIN_DEFAULTS) | set(MODEL_DEFAULTS)
 _DATA_PARAMS = ("n_train", "n_val", "processes", "data_seed", "events_per_shard")
 
@@ -60,6 +64,15 @@ def validate_args(args: dict) -> dict:
         raise ConfigError(f"processes must be a non-empty list from {list(PROCESSES)}", _key("processes"))
     if args.get("lr_schedule", "cosine") not in ("constant", "cosine"):
         raise ConfigError("lr_schedule must be 'constant' or 'cosine'", _key("lr_schedule"))
+    if args.get("precision", "fp32") not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {args['precision']!r} "
+                          "(fp16 needs a CUDA device)", _key("precision"))
+    if "compile" in args and not isinstance(args["compile"], bool):
+        raise ConfigError(f"must be true or false, got {args['compile']!r}", _key("compile"))
+    bw = args.get("bucket_window", 8)
+    if isinstance(bw, bool) or not isinstance(bw, int) or bw < 0:
+        raise ConfigError(f"must be a non-negative integer (batches per size-sorting window, 0 = the whole "
+                          f"epoch), got {bw!r}", _key("bucket_window"))
     lw = args.get("loss_weights") or {}
     if not isinstance(lw, dict) or any(k not in DEFAULT_WEIGHTS for k in lw):
         raise ConfigError(f"loss_weights keys must be among {sorted(DEFAULT_WEIGHTS)}", _key("loss_weights"))

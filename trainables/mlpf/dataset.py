@@ -73,25 +73,31 @@ def collate(events: list[dict]) -> Batch:
                  charge=(Yt[..., T_CHARGE].round().clamp(-1, 1) + 1).long(), reg=torch.from_numpy(R), ygen=Yt)
 
 
-def batches(events: list[dict], batch_size: int, shuffle: bool = False, seed: int = 0,
-            n_batches: int | None = None) -> list[Batch]:
-    """Split into batches (shuffled by ``seed``); events of similar size are grouped to cut padding.
-
-    ``n_batches`` truncates the list (data-parallel workers must all run the same number of steps).
-    """
-    order = np.arange(len(events))
+def batch_groups(sizes, batch_size: int, shuffle: bool = False, seed: int = 0, n_batches: int | None = None,
+                 window: int = 8) -> list[np.ndarray]:
+    """Event indices of each batch.  Shuffled (by ``seed``): events are sorted by size (``sizes[i]`` =
+    elements of event i) inside windows of ``window`` batches (0 = the whole epoch), which cuts padding,
+    then the batches are shuffled.  Not shuffled: file order.  ``n_batches`` truncates the list
+    (data-parallel workers must all run the same number of steps)."""
+    order = np.arange(len(sizes))
     if shuffle:
         rng = np.random.default_rng(seed)
-        order = rng.permutation(len(events))
-        # sort inside windows of 8 batches by size, then shuffle the batches
-        win = batch_size * 8
-        order = np.concatenate([sorted(order[i:i + win], key=lambda j: len(events[j]["X"]))
+        order = rng.permutation(len(sizes))
+        win = batch_size * window if window > 0 else max(1, len(order))
+        order = np.concatenate([sorted(order[i:i + win], key=lambda j: sizes[j])
                                 for i in range(0, len(order), win)]) if len(order) else order
     groups = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
     if shuffle:
         groups = [groups[i] for i in rng.permutation(len(groups))]
     if n_batches is not None:
         groups = groups[:n_batches]
+    return groups
+
+
+def batches(events: list[dict], batch_size: int, shuffle: bool = False, seed: int = 0,
+            n_batches: int | None = None, window: int = 8) -> list[Batch]:
+    """Collated batches of ``events`` in the order of ``batch_groups`` (same arguments)."""
+    groups = batch_groups([len(e["X"]) for e in events], batch_size, shuffle, seed, n_batches, window)
     return [collate([events[j] for j in g]) for g in groups]
 
 
@@ -100,5 +106,5 @@ def element_pt_eta_phi_e(X: np.ndarray):
     return X[:, COL_PT], X[:, COL_ETA], np.arctan2(X[:, COL_SIN], X[:, COL_COS]), X[:, COL_E]
 
 
-__all__ = ["Batch", "REGRESSION_NAMES", "batches", "collate", "decode_regression", "regression_targets",
+__all__ = ["Batch", "REGRESSION_NAMES", "batch_groups", "batches", "collate", "decode_regression", "regression_targets",
            "element_pt_eta_phi_e"]

@@ -14,6 +14,7 @@ import os
 from hpo import distributed
 from hpo.errors import ConfigError
 
+from ..accel import PRECISIONS
 from .data import MASS_TARGETS
 from .generate import GenerationParams, cached_dataset
 from .model import EMBED_ACTS, POOLS
@@ -51,7 +52,8 @@ def validate_args(args: dict, max_epochs: int | None = None) -> dict:
     if max_epochs is not None and pre is not None and int(pre) >= int(max_epochs):
         raise ConfigError(f"pretrain_epochs {pre} >= max_epochs {max_epochs}: clustering would never start",
                           _key("pretrain_epochs"))
-    for name, allowed in (("pool", POOLS), ("embed_act", EMBED_ACTS), ("mass_target", MASS_TARGETS)):
+    for name, allowed in (("pool", POOLS), ("embed_act", EMBED_ACTS), ("mass_target", MASS_TARGETS),
+                          ("precision", PRECISIONS)):
         if name in args and args[name] not in allowed:
             raise ConfigError(f"must be one of {', '.join(allowed)}, got {args[name]!r}", _key(name))
     if "z_norm" in args and not isinstance(args["z_norm"], bool):

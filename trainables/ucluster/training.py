@@ -9,6 +9,7 @@ and the Hungarian-matched clustering accuracy and checkpoints, so a paused trial
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 
@@ -18,6 +19,7 @@ import torch
 import hpo
 from hpo import distributed
 
+from ..accel import Precision
 from .data import Split, load_split, load_splits
 from .losses import (assign_clusters, confusion, focal_loss, hungarian_accuracy_from_confusion,
                      kmeans_centroids, kmeans_loss, mass_kmeans_accuracy)
@@ -32,6 +34,7 @@ DEFAULTS = {
     "width": 0.25, "k": 10, "n_clusters": 3, "n_mass_bins": 20, "val_fraction": 0.2, "max_jets": None,
     "val_path": None, "test_path": None, "seed": 0, "kmeans_init_jets": 5000, "bn_calib_jets": 2048, "eval_batch_size": 1024, "max_epochs": 10,
     "pool": "masked_mean", "embed_act": "none", "z_norm": True, "mass_target": "mass",
+    "precision": "fp32",  # fp32 | bf16 | fp16 (CUDA only), see trainables/accel.py
 }
 
 
@@ -57,17 +60,24 @@ def _batches(n: int, size: int, generator: torch.Generator | None = None):
             yield idx
 
 
+def _autocast(precision: Precision | None):
+    return precision.autocast() if precision is not None else contextlib.nullcontext()
+
+
 @torch.no_grad()
-def embed(model, x: torch.Tensor, batch: int, dev) -> tuple[torch.Tensor, torch.Tensor]:
-    """(logits, embeddings) of all jets in x, model in eval mode."""
+def embed(model, x: torch.Tensor, batch: int, dev, precision: Precision | None = None
+          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logits, embeddings) of all jets in x (float32, on the CPU), model in eval mode."""
     model.eval()
-    outs = [model(x[s:s + batch].to(dev)) for s in range(0, len(x), batch)]
-    return torch.cat([o[0] for o in outs]).cpu(), torch.cat([o[1] for o in outs]).cpu()
+    with _autocast(precision):
+        outs = [model(x[s:s + batch].to(dev)) for s in range(0, len(x), batch)]
+    return torch.cat([o[0] for o in outs]).float().cpu(), torch.cat([o[1] for o in outs]).float().cpu()
 
 
-def evaluate(model, core: UClusterNet, val: Split, cfg: dict, alpha: float, joint: bool, dev) -> dict:
+def evaluate(model, core: UClusterNet, val: Split, cfg: dict, alpha: float, joint: bool, dev,
+             precision: Precision | None = None) -> dict:
     x = torch.from_numpy(val.x)
-    logits, z = embed(model, x, cfg["eval_batch_size"], dev)
+    logits, z = embed(model, x, cfg["eval_batch_size"], dev, precision)
     l_focal = float(focal_loss(logits, torch.from_numpy(val.mass_bin), cfg["focal_gamma"], cfg["focal_alpha"]))
     if joint:
         centroids = core.centroids.detach().cpu()
@@ -81,7 +91,8 @@ def evaluate(model, core: UClusterNet, val: Split, cfg: dict, alpha: float, join
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(core: torch.nn.Module, x: torch.Tensor, batch: int, dev) -> None:
+def recalibrate_batchnorm(core: torch.nn.Module, x: torch.Tensor, batch: int, dev,
+                          precision: Precision | None = None) -> None:
     """Replace the BatchNorm running statistics by exact averages over ``x`` with the current weights.
 
     With few, large-lr steps per epoch the exponential running averages lag behind the weights and the
@@ -93,8 +104,9 @@ def recalibrate_batchnorm(core: torch.nn.Module, x: torch.Tensor, batch: int, de
         m.reset_running_stats()
         m.momentum = None  # cumulative moving average = plain mean over the calibration batches
     core.train()
-    for s in range(0, len(x) - 1, batch):
-        core(x[s:s + batch].to(dev))
+    with _autocast(precision):
+        for s in range(0, len(x) - 1, batch):
+            core(x[s:s + batch].to(dev))
     for m, mom in zip(bns, momenta):
         m.momentum = mom
 
@@ -106,7 +118,7 @@ def build_model(cfg: dict) -> UClusterNet:
                        z_norm=bool(cfg["z_norm"]))
 
 
-def init_centroids(model, core: UClusterNet, train: Split, cfg: dict, dev) -> None:
+def init_centroids(model, core: UClusterNet, train: Split, cfg: dict, dev, precision: Precision | None = None) -> None:
     """k-means on the embeddings of a seeded random subset of ``kmeans_init_jets`` training jets.
 
     Files are often ordered by class, so the subset is drawn at random; the seed makes it the same on
@@ -114,7 +126,7 @@ def init_centroids(model, core: UClusterNet, train: Split, cfg: dict, dev) -> No
     """
     n = min(len(train), int(cfg["kmeans_init_jets"]))
     pick = np.sort(np.random.default_rng(cfg["seed"]).choice(len(train), n, replace=False))
-    _, z = embed(model, torch.from_numpy(train.x[pick]), cfg["eval_batch_size"], dev)
+    _, z = embed(model, torch.from_numpy(train.x[pick]), cfg["eval_batch_size"], dev, precision)
     centres = kmeans_centroids(z.numpy(), cfg["n_clusters"], cfg["seed"])
     with torch.no_grad():
         core.centroids.copy_(torch.from_numpy(centres).to(core.centroids))
@@ -125,6 +137,7 @@ def train_loop(config: dict) -> None:
     cfg = resolve(config)
     rank, world_size = distributed.world()
     dev = distributed.device()
+    precision = Precision(cfg["precision"], dev)
     torch.manual_seed(cfg["seed"])
     train, val = load_splits(cfg["data_path"], cfg["val_path"], cfg["val_fraction"], cfg["n_mass_bins"],
                              cfg["max_jets"], split_seed=cfg["seed"], target=cfg["mass_target"])
@@ -138,6 +151,7 @@ def train_loop(config: dict) -> None:
         core.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         start, centroids_ready = int(ckpt["epoch"]) + 1, bool(ckpt["centroids_ready"])
+        precision.set_state(ckpt.get("precision"))
     model = distributed.wrap_model(core)
     core = distributed.unwrap_model(model)
     # k-means on the jet mass alone: the reference the learned clustering must beat (hpo.physics_report)
@@ -154,7 +168,7 @@ def train_loop(config: dict) -> None:
             group["lr"] = lr
         joint = epoch >= cfg["pretrain_epochs"]
         if joint and not centroids_ready:
-            init_centroids(model, core, train, cfg, dev)
+            init_centroids(model, core, train, cfg, dev, precision)
             centroids_ready = True
         alpha = cfg["alpha_growth"] * (epoch - cfg["pretrain_epochs"] + 1) if joint else 0.0
         gen = torch.Generator().manual_seed(cfg["seed"] * 100_003 + epoch)
@@ -162,27 +176,30 @@ def train_loop(config: dict) -> None:
         sums = np.zeros(3)
         for idx in _batches(len(mine), cfg["batch_size"] // world_size, gen):
             sel = mine[idx]
-            logits, z = model(x_all[sel].to(dev))
+            with precision.autocast():
+                logits, z = model(x_all[sel].to(dev))
+            logits, z = logits.float(), z.float()  # losses in float32 (no-ops for fp32)
             l_focal = focal_loss(logits, y_all[sel].to(dev), cfg["focal_gamma"], cfg["focal_alpha"])
             l_km = kmeans_loss(z, core.centroids, alpha if joint else 1.0)
             # 0 * L_km keeps the centroids in the graph during pre-training (DDP needs every parameter used)
             loss = l_focal + (cfg["beta"] if joint else 0.0) * l_km
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            precision.backward_step(loss, opt)
             sums += (len(sel), float(l_focal.detach()) * len(sel), float(l_km.detach()) * len(sel))
         if cfg["bn_calib_jets"]:
             n = min(len(train), int(cfg["bn_calib_jets"]))
             pick = torch.from_numpy(np.random.default_rng(cfg["seed"] + epoch).choice(len(train), n, replace=False))
-            recalibrate_batchnorm(core, x_all[pick], cfg["batch_size"], dev)
-        metrics = evaluate(model, core, val, cfg, alpha, joint, dev)
+            recalibrate_batchnorm(core, x_all[pick], cfg["batch_size"], dev, precision)
+        metrics = evaluate(model, core, val, cfg, alpha, joint, dev, precision)
         metrics.update(baselines)  # the mass-only reference on the same jets (constant per trial)
         if test is not None:  # independent sample: scores the trial chosen on the validation jets
-            metrics.update({f"test_{k}": v for k, v in evaluate(model, core, test, cfg, alpha, joint, dev).items()})
+            metrics.update({f"test_{k}": v for k, v in evaluate(model, core, test, cfg, alpha, joint, dev,
+                                                                           precision).items()})
         if not all(math.isfinite(v) for v in metrics.values()):
             log.warning("ucluster epoch %d: non-finite metrics %s", epoch, metrics)
         state = {"model": {k: v.detach().cpu() for k, v in core.state_dict().items()},
-                 "optimizer": opt.state_dict(), "epoch": epoch, "centroids_ready": centroids_ready}
+                 "optimizer": opt.state_dict(), "epoch": epoch, "centroids_ready": centroids_ready,
+                 "precision": precision.get_state()}
         hpo.report(**metrics, train_loss_focal=sums[1] / max(sums[0], 1), train_loss_km=sums[2] / max(sums[0], 1),
                    alpha=alpha, lr=lr, epoch=epoch, world_size=world_size, train_jets=len(mine),
                    checkpoint=state)

@@ -1,0 +1,121 @@
+"""Render ``benchmarks/results/mlpf_throughput.md`` from the ``mlpf_throughput_<tag>.json`` files that
+``benchmarks/mlpf_throughput.py`` writes (one per machine or checkout)."""
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+GOALS = ("Goals (issue 16, on an H200): >= 8,000 training events/s for the wide configuration in the real "
+         "epoch loop; four trials sharing one GPU >= 2.5x the aggregate throughput of one trial; no "
+         "regression on CPU.")
+ORDER = {"cpu": 0, "gpu": 1}
+
+
+def _machine(m: dict) -> str:
+    gpu = f"GPU {m['gpu']}" if m.get("gpu") else "no GPU"
+    return (f"{m['cpu']} ({m['cores']} cores available), {gpu}, torch {m['torch']}, Python {m['python']}, "
+            f"{m['date']}, load average at start {m['loadavg_at_start']:.1f}")
+
+
+def _grid(rows: list[dict]) -> list[str]:
+    out = ["| model | parameters | batch | precision | device | threads | train events/s | inference events/s |",
+           "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['model']} | {r['params']:,} | {r['batch']} | {r['precision']} | {r['device']} | "
+                   f"{r['threads']} | {r['train_events_per_s']:,.0f} | {r['infer_events_per_s']:,.0f} |")
+    return out
+
+
+def _trials(rows: list[dict]) -> list[str]:
+    out = ["| configuration | device | train events / epoch | epoch times [s] (train + validation) | "
+           "events/s, epochs after the first | val_loss per epoch |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        cfg = ", ".join(f"{k}={v}" for k, v in r["config"].items()) or "trainable defaults (batch 16, fp32)"
+        out.append(f"| {cfg} | {r['device']} | {r['train_events']:.0f} | {', '.join(map(str, r['epoch_time_s']))} | "
+                   f"{r['events_per_s_epoch_loop']:,.0f} | {', '.join(f'{v:.6f}' for v in r['val_loss'])} |")
+    return out
+
+
+def _regression(runs: dict[str, dict]) -> list[str]:
+    """Trial-section runs of this checkout (``cpu-after-*``) and of the code before (``cpu-before-*``)."""
+    lines = ["## No regression on CPU", "",
+             "The same command (`--only trial`: the default configuration, 1 thread, "
+             f"{_first(runs)['trial'][0]['train_events']:.0f} training events per epoch) run alternately on this "
+             "checkout and on the code before issue 16 (`--code`), so both see the same background load:", "",
+             "| run | code | events/s in the epoch loop (wall) | training events per CPU-second of the trial "
+             "| epoch times [s] | val_loss per epoch |", "|---|---|---|---|---|---|"]
+    rates: dict[str, list[float]] = {"before": [], "after": []}
+    cpu: dict[str, list[float]] = {"before": [], "after": []}
+    losses: dict[str, set] = {"before": set(), "after": set()}
+    for tag in sorted(runs):
+        side = "before" if tag.startswith("cpu-before") else "after"
+        t = runs[tag]["trial"][0]
+        rates[side].append(t["events_per_s_epoch_loop"])
+        cpu[side].append(t.get("events_per_cpu_s", float("nan")))
+        losses[side].add(tuple(t["val_loss"]))
+        lines.append(f"| {tag} | {side} | {t['events_per_s_epoch_loop']:,.1f} | {cpu[side][-1]:,.1f} | "
+                     f"{', '.join(map(str, t['epoch_time_s']))} | {', '.join(f'{v:.6f}' for v in t['val_loss'])} |")
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    mcpu = {k: statistics.median(v) for k, v in cpu.items()}
+    same = losses["before"] == losses["after"] and len(losses["after"]) == 1
+    lines += ["", f"Medians: wall-clock events/s before {med['before']:,.1f}, after {med['after']:,.1f} "
+              f"(after / before = {med['after'] / med['before']:.2f}); events per CPU-second before "
+              f"{mcpu['before']:,.1f}, after {mcpu['after']:,.1f} (after / before = "
+              f"{mcpu['after'] / mcpu['before']:.2f}).  The CPU-time figure (the trial process's own CPU "
+              "seconds: loading, packing, training, validation) is the one a busy shared machine disturbs "
+              "least; wall-clock rates here swing by tens of percent between identical runs.  "
+              + ("The val_loss curves are identical to the last digit in every run (same batches, same "
+                 "arithmetic)." if same else "The val_loss curves differ between the runs (see the table)."), ""]
+    return lines
+
+
+def _first(runs: dict[str, dict]) -> dict:
+    return runs[sorted(runs)[0]]
+
+
+def render(results: Path) -> Path:
+    runs = {p.stem.removeprefix("mlpf_throughput_"): json.loads(p.read_text())
+            for p in sorted(results.glob("mlpf_throughput_*.json"))}
+    lines = ["# MLPF training and inference throughput", "",
+             "Written by `python benchmarks/mlpf_throughput_report.py` from the JSON files of "
+             "`benchmarks/mlpf_throughput.py` (one per machine; the command is in each section).  Events "
+             "are generated by the trainable (CLIC-like e+e- -> ttbar/qq/WW, ~100 elements per event).  "
+             "Training = `train_epoch`, the trial's epoch loop (size-sorted batches over the whole epoch, "
+             "optimizer step, one host sync per epoch); inference = `evaluate` on validation batches kept "
+             "on the device.  `default` = the trainable's default model; `wide` = width 256, 3 graph "
+             "layers, bin 64.", "", GOALS, ""]
+    if "gpu" not in runs:
+        lines += ["**GPU figures pending**: no GPU machine was available when these results were made; "
+                  "`benchmarks/gpu_check.sh` (docs/gpu.md) measures them on an H200 and writes "
+                  "`mlpf_throughput_gpu.json`.", ""]
+    for tag in sorted(runs, key=lambda t: (ORDER.get(t, 9), t)):
+        if tag.startswith(("cpu-before", "cpu-after")):
+            continue  # summarised in the regression section
+        r = runs[tag]
+        lines += [f"## `{tag}`: {_machine(r['machine'])}", "", f"Command: `python benchmarks/{r['command']}` "
+                  f"(code: {r['code']}; {r['n_train']} train / {r['n_val']} val events; {r['wall_s']:.0f} s).", ""]
+        if not r["machine"].get("gpu"):
+            lines += ["Shared 2-core CPU: other engineers' jobs ran at the same time (load average above), so "
+                      "these figures are pessimistic and vary by tens of percent between runs.", ""]
+        if r.get("grid"):
+            lines += _grid(r["grid"]) + [""]
+        if r.get("trial"):
+            lines += ["Whole trials (`train(config)` in-process, 1 CPU thread):", ""] + _trials(r["trial"]) + [""]
+        if r.get("share"):
+            s = r["share"]
+            together = s["events_per_s_%d" % s["processes"]]
+            lines += [f"{s['processes']} processes training the wide model (batch {s['batch']}, {s['precision']}) "
+                      f"on one GPU for {s['seconds']:.0f} s: {together:,.0f} "
+                      f"events/s in all, against {s['events_per_s_1']:,.0f} for one process alone "
+                      f"(x{s['speedup']:.2f}).", ""]
+    pairs = {t: r for t, r in runs.items() if t.startswith(("cpu-before", "cpu-after"))}
+    if any(t.startswith("cpu-before") for t in pairs) and any(t.startswith("cpu-after") for t in pairs):
+        lines += _regression(pairs)
+    out = results / "mlpf_throughput.md"
+    out.write_text("\n".join(lines).rstrip() + "\n")
+    return out
+
+
+if __name__ == "__main__":
+    print(render(Path(__file__).resolve().parent / "results"))
