@@ -145,7 +145,10 @@ def test_dashboard_shows_the_running_experiment(tmp_path):
         _poll("curves.parquet", lambda: (live / "curves.parquet").exists(), 30)
         rep = make_report(live, tmp_path / "live-report")
         assert rep.live and sum(rep.counts["curves"].values()) >= 1 and rep.plots["curves"].exists()
-        assert rep.counts["parallel_lines"] >= 1 and "row" in rep.table.columns  # from Tune's result.json
+        assert "row" in rep.table.columns  # from Tune's result.json
+        # a live snapshot may hold one finished trial: then the parallel plot is skipped, saying so
+        assert rep.counts.get("parallel_lines", 0) >= 2 or \
+            any(n.startswith("parallel-coordinates plot skipped") for n in rep.notes)
         phase("live_report")
         # HPO metrics on the node's Prometheus endpoint (exported about every 10 s).
         _, nodes = _get(f"{dash}/nodes?view=summary", token)
