@@ -5,7 +5,7 @@ Performance Prediction" (ICLR 2018 workshop, arXiv:1705.10823): the partial curv
 and second differences, and the trial's hyperparameters.  Swift-Hyperband (Garcia Amboage et al.,
 EPJ Web Conf. 295, 12005, 2024) uses the curve values alone with MinMax scaling of X and y, which
 is the default of the SVR predictor.  Two denoising options were added for the Q-SVR after the
-MLPF predictor study of ``benchmarks/predictors.py`` (issue #4): a running median over
+MLPF predictor study of ``benchmarks/predictor_accuracy.py`` (issue #4): a running median over
 ``median_window`` epochs (single-epoch loss spikes otherwise dominate the few features) and
 ``curve_points``, which keeps about that many evenly spaced curve values whatever the number e of
 known epochs (stride = max(1, e // curve_points); ceil(e / stride) >= curve_points values when

@@ -18,7 +18,7 @@ Q-SVRs on disjoint subsets, each weighted by its R^2 on the training curves it d
 the scaled target minus its training mean, which is added back at prediction.  The penalty
 xi (sum c)^2 that replaces the dual's equality constraint acts like a prior pulling the bias
 towards 0; centring puts the bias there, so the penalised dual behaves like the exact SVR dual
-(measured in ``benchmarks/predictors.py``).
+(measured in ``benchmarks/predictor_accuracy.py``).
 
 ``ensemble_scaling`` (ensemble only): ``global`` scales X and y once on all curves and fits the
 members in that space (the published subset study's description); ``member`` (default, in the

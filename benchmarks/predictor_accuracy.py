@@ -12,7 +12,7 @@ inside every estimator, standard r2_score(truth, prediction) on all curves not u
 10 random splits.  The one curve that diverges after epoch 90 (final loss 597 vs <= 538 for all
 others) is left out, as the published study did (``--keep-outlier`` keeps it).
 
-    python benchmarks/predictors.py            # writes benchmarks/results/predictors.md
+    python benchmarks/predictor_accuracy.py            # writes benchmarks/results/predictors.md
 """
 from __future__ import annotations
 
@@ -184,7 +184,7 @@ def main(argv=None) -> int:
                               str(res["fallbacks"])]))
             print(check[-1], flush=True)
     total = time.perf_counter() - start
-    command = "python benchmarks/predictors.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python benchmarks/predictor_accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = [
         "# Learning-curve predictors on the MLPF Delphes curves",
         "",
