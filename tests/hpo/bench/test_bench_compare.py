@@ -14,7 +14,7 @@ from hpo.bench.methods import LABELS, SIM_METHODS
 from hpo.bench.rows import paired_rows
 from hpo.bench.synthetic import synthetic_table
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def load_script():

@@ -17,7 +17,7 @@ from trainables.mlpf.loss import COMPONENTS
 from trainables.mlpf.physics import ResponseAccumulator, target_particles
 
 torch.set_num_threads(1)
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 DATA = {"n_train": 48, "n_val": 24, "events_per_shard": 12, "data_seed": 1, "gen_workers": 2,
         "processes": ["qq", "ww"]}
 TINY = {"width": 16, "num_convs": 1, "bin_size": 16, "distance_dim": 8, "ffn_dist_hidden_dim": 16,

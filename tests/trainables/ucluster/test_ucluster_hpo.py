@@ -11,7 +11,7 @@ from hpo import config as config_mod
 from trainables.ucluster.data import load_splits
 from test_ucluster_train import jets_file  # noqa: F401 - module fixture: tiny generated sample
 
-SPACE = Path(__file__).resolve().parent.parent / "search_spaces" / "ucluster.yaml"
+SPACE = Path(__file__).resolve().parents[3] / "search_spaces" / "ucluster.yaml"
 TINY = {"width": 0.125, "kmeans_init_jets": 40, "eval_batch_size": 256}
 
 
