@@ -4,8 +4,7 @@ García Amboage, Wulff, Girone, Pena, "Model Performance Prediction for Hyperpar
 Optimization of Deep Learning Models Using High Performance Computing and Quantum Annealing",
 EPJ Web Conf. 295, 12005 (CHEP 2023); Wulff, García Amboage et al., "Distributed hybrid
 quantum-classical performance prediction for hyperparameter optimization", Quantum Machine
-Intelligence 6, 59 (2024).  Semantics follow the published workflow (see
-``/work/shared/docs/swift-hyperband-qsvr.md`` §1.3); the code is our own.
+Intelligence 6, 59 (2024).  Semantics follow the published workflow; the code is our own.
 
 Round ``i`` of a bracket (trials resumed at ``r_prev``, round budget ``r_i``, ``n_next`` survivors):
 
