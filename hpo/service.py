@@ -116,6 +116,10 @@ def _finish(cfg: ExperimentConfig, path: Path, record, resolved: dict, verbose: 
     wall = time.monotonic() - record.t0
     if verbose:
         summary(trials, best, cfg.metric, cfg.mode, space_keys, wall, path)
+        from .physics_report import physics_lines, physics_summary
+
+        for line in physics_lines(physics_summary(store.curves(), cfg.metric, cfg.mode)):
+            say(line)  # MLPF jet/MET response and accuracy, UCluster clustering, beside their baselines
         for note in diagnostics.run_notes() if diagnostics is not None else []:
             say(note)
     if record.stalled:
