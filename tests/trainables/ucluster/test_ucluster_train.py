@@ -7,6 +7,7 @@ import torch
 import hpo.session
 import trainables.ucluster as ucluster
 from hpo.errors import ConfigError
+from trainables.accel import PrecisionError
 from trainables.ucluster import generate as gen
 
 torch.set_num_threads(1)
@@ -99,3 +100,25 @@ def test_softdrop_mass_target(jets_file):
     np.testing.assert_array_equal(plain.mass_bin, mass_bin_labels(jets.mass))
     with pytest.raises(ValueError, match="mass target"):
         load_split(jets_file, target="trimmed")
+
+
+# ---- precision (bf16 autocast on CPU; fp16 needs CUDA) ----------------------------------------
+def test_bf16_trains_on_cpu(jets_file):
+    with hpo.session.local_session() as fp32:
+        ucluster.train(tiny(jets_file))
+    with hpo.session.local_session() as bf16:
+        ucluster.train(tiny(jets_file, precision="bf16"))
+    for r in bf16.reports:
+        assert all(math.isfinite(r[k]) for k in ("val_loss", "loss_km", "loss_focal", "cluster_acc"))
+    assert bf16.reports[0]["loss_focal"] != fp32.reports[0]["loss_focal"]  # really ran in bf16
+    assert bf16.reports[0]["loss_focal"] == pytest.approx(fp32.reports[0]["loss_focal"], rel=0.1)
+    with hpo.session.local_session(resume_from=bf16):
+        assert hpo.get_checkpoint()["precision"]["name"] == "bf16"
+
+
+def test_fp16_needs_cuda_and_unknown_precision_is_bad_input(jets_file):
+    with pytest.raises(PrecisionError, match="fp16 needs a CUDA device"):
+        with hpo.session.local_session():
+            ucluster.train(tiny(jets_file, precision="fp16"))
+    with pytest.raises(ConfigError, match="must be one of fp32, bf16, fp16"):
+        ucluster.validate_args({"precision": "half"})
