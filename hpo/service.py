@@ -120,6 +120,31 @@ def _finish(cfg: ExperimentConfig, path: Path, record, resolved: dict, verbose: 
         float(best[cfg.metric]) if best is not None else None, trials, store.curves())
 
 
+def _sort_loss(objective: Objective):
+    def loss(v):
+        try:
+            return objective.loss(float(v))
+        except (TypeError, ValueError):  # a trial that never reported a value sorts last
+            return float("inf")
+    return loss
+
+
+def failure_lines(trials) -> list[str]:
+    """One line per distinct failure reason (not per trial): a wrong metric key in the training
+    script fails every trial the same way, and reads as one line."""
+    failed = trials[trials["outcome"] == Outcome.FAILED.value]
+    groups: dict[str, list[str]] = {}
+    for _, row in failed.iterrows():
+        why = str(row["stop_reason"]).split(" (log: ", 1)[0]
+        groups.setdefault(why, []).append(str(row["trial_id"]))
+    lines = []
+    for why, ids in groups.items():
+        who = f"trial {ids[0]}" if len(ids) == 1 else \
+            f"{len(ids)} trials ({', '.join(ids[:3])}{', ...' if len(ids) > 3 else ''})"
+        lines.append(f"{who} failed: {why}")
+    return lines
+
+
 def summary(trials, best, metric, mode, space_keys, wall, path) -> None:
     import pandas as pd
 
@@ -128,12 +153,13 @@ def summary(trials, best, metric, mode, space_keys, wall, path) -> None:
     words = ", ".join(f"{v} {Outcome(k).label}" for k, v in counts.items())
     say(f"done in {wall:.0f} s: {len(trials)} trials ({words}), {epochs} epochs")
     if not trials.empty:
-        failed = trials[trials["outcome"] == Outcome.FAILED.value]
-        for _, row in failed.iterrows():
-            say(f"trial {row['trial_id']} failed: {row['stop_reason']}")
-        top = trials.sort_values(metric, key=lambda v: v.map(Objective(metric, mode).loss)).head(5)
-        with pd.option_context("display.width", 160, "display.max_columns", 20):
-            print(top[["trial_id", metric, "epochs", "outcome", "stop_reason"] + space_keys].to_string(index=False))
+        for line in failure_lines(trials):
+            say(line)
+        scored = trials[trials[metric].notna()]  # failed trials are summed up above, not listed
+        top = scored.sort_values(metric, key=lambda v: v.map(_sort_loss(Objective(metric, mode)))).head(5)
+        if not top.empty:
+            with pd.option_context("display.width", 160, "display.max_columns", 20):
+                print(top[["trial_id", metric, "epochs", "outcome", "stop_reason"] + space_keys].to_string(index=False))
     if best is not None:
         say(f"best {metric} = {best[metric]:.6g} (trial {best['trial_id']}, {int(best['epochs'])} epochs)")
         say("best config: " + ", ".join(f"{k}={results._plain(best[k])!r}" for k in space_keys))

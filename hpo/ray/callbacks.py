@@ -7,6 +7,7 @@ snapshot (trial table, searcher state), so the two always agree on ``--resume``.
 """
 from __future__ import annotations
 
+import os
 import time
 
 from ray.tune import Callback
@@ -14,6 +15,7 @@ from ray.tune import Callback
 from hpo import results
 from hpo.progress import progress_line, say
 
+from .runtime import FAULT_KEY
 from .scheduler import SchedulerView
 from .watchdog import StallGuard
 
@@ -29,18 +31,35 @@ class HpoCallback(Callback):
         self.t0 = time.monotonic()
         self.flush = results.Throttle(20.0)
         self.progress = results.Throttle(10.0)
+        self._said: set[str] = set()  # failure reasons already printed
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
+        if result.get(FAULT_KEY):  # the trial broke the report contract: failed, nothing to record
+            self.store.trials.setdefault(trial.trial_id, {"config": {k: results._plain(v) for k, v in
+                                                                     trial.config.items()},
+                                                          "epochs": 0, "nonfinite": False})
+            self._failed(trial.trial_id, str(result[FAULT_KEY]))
+            return
         self.store.add(trial.trial_id, result, trial.config)
         if self.flush.ready():
             results.flush_curves(self.path, self.store)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self.statuses[trial.trial_id] = "TERMINATED"
+        if trial.trial_id not in self.errors:
+            self.statuses[trial.trial_id] = "TERMINATED"
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self.statuses[trial.trial_id] = "ERROR"
-        self.errors[trial.trial_id] = trial_error(trial)
+        self._failed(trial.trial_id, trial_error(trial))
+
+    def _failed(self, tid: str, why: str) -> None:
+        """One line per failed trial (Ray's own traceback is silenced: ``hpo.ray.tuner``); a reason
+        already printed for an earlier trial is not repeated (the summary counts them all)."""
+        self.statuses[tid] = "ERROR"
+        self.errors[tid] = why
+        short = _without_log(why)
+        if short not in self._said:
+            self._said.add(short)
+            say(f"trial {tid} failed: {why}")
 
     def on_step_end(self, iteration, trials, **info):
         self.guard.observe(trials)
@@ -56,6 +75,10 @@ class HpoCallback(Callback):
         return {"store": self.store.get_state(), "statuses": self.statuses, "errors": self.errors,
                 "scheduler": self.scheduler.get_state()}
 
+    def __setstate__(self, state: dict) -> None:  # callbacks pickled before _said existed
+        self.__dict__.update(state)
+        self.__dict__.setdefault("_said", set())
+
     def set_state(self, state: dict) -> None:
         self.store.set_state(state["store"])
         self.statuses = {k: v for k, v in state["statuses"].items() if v in ("TERMINATED", "ERROR")}
@@ -67,7 +90,8 @@ class HpoCallback(Callback):
 
 
 def trial_error(trial) -> str:
-    """``Type: message`` of the exception a failed trial raised, and where its log is."""
+    """``Type: message`` of the exception a failed trial raised (Ray 2.60 pickles it next to the
+    trial: ``Trial.get_pickled_error``), and where its log is."""
     try:
         exc = trial.get_pickled_error()
     except Exception:  # noqa: BLE001 - an unreadable error file must not fail the run
@@ -76,7 +100,24 @@ def trial_error(trial) -> str:
     if cause is None:
         text = "trial raised an error"
     else:
-        msg = str(cause).strip().splitlines()
-        text = f"{type(cause).__name__}: {msg[-1] if msg else ''}".rstrip(": ")
-    where = trial.error_file or trial.local_path
+        msg = [line for line in str(cause).strip().splitlines() if line.strip()]
+        text = f"{type(cause).__name__}: {msg[-1].strip() if msg else ''}".rstrip(": ")
+    where = _error_log(trial)
     return text[:300] + (f" (log: {where})" if where else "")
+
+
+def _error_log(trial) -> str | None:
+    """The trial's ``error.txt`` in the results directory (Tune syncs it there from its staging
+    folder under /tmp/ray, which does not outlive the Ray session), else the staging copy."""
+    name = getattr(trial.run_metadata, "error_filename", None)
+    try:
+        kept = trial.storage.trial_fs_path if name else None
+    except Exception:  # noqa: BLE001 - a storage without a local path
+        kept = None
+    if kept and os.path.isabs(kept):
+        return os.path.join(kept, name)
+    return trial.error_file or trial.local_path
+
+
+def _without_log(why: str) -> str:
+    return why.split(" (log: ", 1)[0]

@@ -6,8 +6,10 @@ Ray Tune 2.60 scheduler API (``ray.tune.schedulers.TrialScheduler``).  The adapt
 * reads the epoch from ``result["hpo_epoch"]`` (``hpo.protocols.EPOCH_KEY``, monotonic across
   pause/resume, unlike ``training_iteration``) and turns ``result[metric]`` into the core's loss
   with :class:`hpo.protocols.Objective` (cores minimise);
-* raises ``KeyError`` for a result without the metric or the epoch (Ray's own schedulers silently
-  continue, hiding typos);
+* fails (STOP, ``Outcome.FAILED`` with the reason) a trial whose result lacks the metric or the
+  epoch, has a non-numeric metric, or carries ``hpo.ray.runtime.FAULT_KEY`` (our trial function's
+  report of such a fault): the fault stays inside that trial and the run goes on (Ray's own
+  schedulers silently continue, hiding typos);
 * stops a trial with a NaN/inf metric (``Outcome.NON_FINITE``, worst loss);
 * forwards PAUSE (Tune checkpoints the trial; it resumes from that checkpoint) and stops, through
   ``tune_controller.stop_trial``, the paused trials the core dropped, including those whose pause
@@ -100,24 +102,22 @@ class CoreTrialScheduler(FIFOScheduler):
     def on_trial_result(self, tune_controller, trial: Trial, result: dict) -> str:
         if not self._metric:
             raise ValueError("the scheduler has no metric: pass metric=... to the scheduler or TuneConfig")
-        if self._metric not in result:
-            raise KeyError(f"trial {trial.trial_id} reported no {self._metric!r} (got "
-                           f"{sorted(k for k in result if not k.startswith('_'))[:12]}); "
-                           "check the experiment's metric name")
-        if EPOCH_KEY not in result:
-            raise KeyError(f"trial {trial.trial_id} reported without {EPOCH_KEY!r}: report through "
-                           "hpo.report(...) so the scheduler can count epochs across pauses")
+        why = _result_fault(result, self._metric)
+        if why is not None:  # this trial broke the report contract: it fails, the run goes on
+            return self._fail(tune_controller, trial, why, epoch=int(result.get(EPOCH_KEY) or 0))
         value = result[self._metric]
-        try:
-            loss = Objective(self._metric, self._mode or "min").loss(float(value))
-        except (TypeError, ValueError):
-            raise TypeError(f"trial {trial.trial_id}: metric {self._metric!r} is not a number: "
-                            f"{value!r}") from None
+        loss = Objective(self._metric, self._mode or "min").loss(float(value))
         if not math.isfinite(loss):
             self._reasons[trial.trial_id] = StopReason(Outcome.NON_FINITE, epoch=int(result[EPOCH_KEY]))
         decision = self.core.on_result(trial.trial_id, int(result[EPOCH_KEY]), loss)
         self._apply_stops(tune_controller)
         return _TUNE_DECISION[decision]
+
+    def _fail(self, tune_controller, trial: Trial, why: str, epoch: int) -> str:
+        self._reasons[trial.trial_id] = StopReason(Outcome.FAILED, epoch=max(0, epoch - 1), detail=why)
+        self.core.on_trial_remove(trial.trial_id)
+        self._apply_stops(tune_controller)
+        return TrialScheduler.STOP
 
     def on_trial_complete(self, tune_controller, trial: Trial, result: dict) -> None:
         self.core.on_trial_complete(trial.trial_id)
@@ -203,6 +203,19 @@ class CoreTrialScheduler(FIFOScheduler):
         self._reasons = {t: StopReason.from_dict(r) for t, r in state["reasons"].items()}
         self._metric = self._metric or state.get("metric")
         self._mode = self._mode or state.get("mode")
+
+
+def _result_fault(result: Mapping[str, Any], metric: str) -> str | None:
+    """Why a result cannot be scheduled (``hpo.ray.runtime.FAULT_KEY`` from our trial function,
+    a missing objective or epoch, a non-numeric value), or None."""
+    from .runtime import FAULT_KEY, metric_fault
+
+    if result.get(FAULT_KEY):
+        return str(result[FAULT_KEY])
+    why = metric_fault({k: v for k, v in result.items() if not k.startswith("_")}, metric)
+    if why is None and EPOCH_KEY not in result:
+        why = f"reported without {EPOCH_KEY!r}: report through hpo.report(...) so epochs count across pauses"
+    return why
 
 
 def build_ray_scheduler(name: str, *, objective: Objective, options: dict, max_epochs: int,

@@ -100,6 +100,7 @@ def _trainable(cfg: ExperimentConfig, path: Path, args: dict, train_fn, has_slot
 def run(cfg: ExperimentConfig, path: Path, args: dict, info: cluster.ClusterInfo, train_fn,
         instances: dict[str, Any], restore: bool) -> RunRecord:
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    quiet_trial_failures()
     t0 = time.monotonic()
     if info.dashboard_url:
         say(f"Ray dashboard: {info.dashboard_url}")
@@ -119,6 +120,28 @@ def run(cfg: ExperimentConfig, path: Path, args: dict, info: cluster.ClusterInfo
     return RunRecord(callback.store, callback.statuses, callback.errors, scheduler.stop_reasons(), scheduler,
                      callback.t0, list(callback.guard.stalled), callback.guard.message() if callback.guard.stalled
                      else "")
+
+
+class _DropTrialFailureNoise(logging.Filter):
+    """Tune's end-of-run list of trials that did not complete: our summary says it, per reason."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Trials did not complete")
+
+
+def quiet_trial_failures() -> None:
+    """A failed trial is one ``[hpo]`` line (``HpoCallback``), not Ray's traceback.
+
+    Tune logs each trial failure with its full traceback (``TUNE_PRINT_ALL_TRIAL_ERRORS``) and its
+    new console output prints an "errored after ... Error file" block per failure and retry
+    (``RAY_AIR_NEW_OUTPUT=0`` selects the legacy reporter, which is silent at ``verbose=0``).  Both
+    are defaults only: a user who sets them keeps Ray's output.  The traceback stays in each
+    trial's ``error.txt``, whose path the failure line and ``trials.parquet`` give."""
+    os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    tune_log = logging.getLogger("ray.tune.tune")
+    if not any(isinstance(f, _DropTrialFailureNoise) for f in tune_log.filters):
+        tune_log.addFilter(_DropTrialFailureNoise())
 
 
 def _restored_parts(tuner: tune.Tuner) -> tuple[SchedulerView, HpoCallback]:
