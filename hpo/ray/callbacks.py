@@ -92,18 +92,44 @@ class HpoCallback(Callback):
 def trial_error(trial) -> str:
     """``Type: message`` of the exception a failed trial raised (Ray 2.60 pickles it next to the
     trial: ``Trial.get_pickled_error``), and where its log is."""
-    try:
-        exc = trial.get_pickled_error()
-    except Exception:  # noqa: BLE001 - an unreadable error file must not fail the run
-        exc = None
+    exc = _pickled_error(trial)
     cause = getattr(exc, "cause", None) or exc  # Ray's task error keeps the user's exception as .cause
-    if cause is None:
-        text = "trial raised an error"
-    else:
+    if cause is not None:
         msg = [line for line in str(cause).strip().splitlines() if line.strip()]
         text = f"{type(cause).__name__}: {msg[-1].strip() if msg else ''}".rstrip(": ")
+    else:
+        text = _last_error_line(trial) or "trial raised an error"
     where = _error_log(trial)
     return text[:300] + (f" (log: {where})" if where else "")
+
+
+def _pickled_error(trial):
+    """The exception Tune pickled for the trial: its staging copy first (written at once), then
+    the one in storage (synced later); None when neither can be read."""
+    import cloudpickle
+
+    try:
+        local = trial.pickled_error_file
+        if local and os.path.exists(local):
+            with open(local, "rb") as fh:
+                return cloudpickle.load(fh)
+    except Exception:  # noqa: BLE001 - an unreadable error file must not fail the run
+        pass
+    try:
+        return trial.get_pickled_error()
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _last_error_line(trial) -> str | None:
+    """``Type: message``: the last line of the trial's ``error.txt`` (an error Tune did not pickle)."""
+    try:
+        path = trial.error_file
+        lines = [ln.strip() for ln in open(path, encoding="utf-8", errors="replace")] if path else []
+    except OSError:
+        return None
+    lines = [ln for ln in lines if ln and not ln.startswith("Failure # ")]
+    return lines[-1] if lines else None
 
 
 def _error_log(trial) -> str | None:

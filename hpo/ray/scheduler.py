@@ -65,6 +65,11 @@ class CoreTrialScheduler(FIFOScheduler):
         self._order: list[str] = []  # trial ids in the order Tune added them
         self._unended: list[str] = []  # the same, less the trials Tune has ended (pruned as seen)
         self._reasons: dict[str, StopReason] = {}
+        self._recovering: list[str] = []  # failed trials Tune requeues for a retry
+
+    def __setstate__(self, state: dict) -> None:  # pickled (Tune's snapshot) before _recovering existed
+        self.__dict__.update(state)
+        self.__dict__.setdefault("_recovering", [])
 
     # ---- search properties ------------------------------------------------------------------
     def set_search_properties(self, metric: str | None, mode: str | None, **spec) -> bool:
@@ -86,6 +91,8 @@ class CoreTrialScheduler(FIFOScheduler):
             self._unended.append(tid)
         self._trials[tid] = trial
         known = self.core.trial_status(tid)
+        if tid in self._recovering:
+            return  # a retry of a failed trial: it stays PENDING and runs again
         if known is None:
             self.core.on_trial_add(tid)
             return
@@ -124,6 +131,13 @@ class CoreTrialScheduler(FIFOScheduler):
         self._apply_stops(tune_controller)
 
     def on_trial_error(self, tune_controller, trial: Trial) -> None:
+        if trial.status == Trial.ERROR:
+            # Tune 2.60 retries a failed trial (FailureConfig.max_failures): it marks it ERROR, calls
+            # this, then requeues it PENDING through on_trial_add.  The core keeps it; it runs again
+            # from its last checkpoint, first in line (choose_trial_to_run).  A final failure comes
+            # here while the trial is still RUNNING or PENDING.
+            self._recovering.append(trial.trial_id)
+            return
         self._reasons.setdefault(trial.trial_id, StopReason(Outcome.FAILED))
         self.core.on_trial_remove(trial.trial_id)
         self._apply_stops(tune_controller)
@@ -141,6 +155,11 @@ class CoreTrialScheduler(FIFOScheduler):
                          if tid not in trials or trials[tid].status not in (Trial.TERMINATED, Trial.ERROR)]
         runnable = [tid for tid in self._unended
                     if tid in trials and trials[tid].status in (Trial.PENDING, Trial.PAUSED)]
+        for tid in list(self._recovering):
+            if trials[tid].status == Trial.PENDING:
+                self._recovering.remove(tid)
+                if self.core.trial_status(tid) not in ENDED:
+                    return trials[tid]
         chosen = self.core.choose_trial_to_run(runnable)
         self._apply_stops(tune_controller)
         self._stop_ended_waiting(tune_controller, runnable, trials)
