@@ -15,7 +15,9 @@ from ray.tune import Callback
 from hpo import results
 from hpo.progress import progress_line, say
 
+from . import snapshot
 from .runtime import FAULT_KEY
+from .snapshot import kill_point
 from .scheduler import SchedulerView
 from .watchdog import StallGuard
 
@@ -41,12 +43,14 @@ class HpoCallback(Callback):
             self._failed(trial.trial_id, str(result[FAULT_KEY]))
             return
         self.store.add(trial.trial_id, result, trial.config)
+        kill_point("result")
         if self.flush.ready():
             results.flush_curves(self.path, self.store)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         if trial.trial_id not in self.errors:
             self.statuses[trial.trial_id] = "TERMINATED"
+        kill_point("complete")
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self._failed(trial.trial_id, trial_error(trial))
@@ -72,8 +76,15 @@ class HpoCallback(Callback):
             self.store.trials.setdefault(t.trial_id, {"config": dict(t.config), "epochs": 0, "nonfinite": False})
 
     def get_state(self) -> dict | None:
-        return {"store": self.store.get_state(), "statuses": self.statuses, "errors": self.errors,
-                "scheduler": self.scheduler.get_state()}
+        """Called by Tune at each experiment snapshot; also writes our own record of it
+        (``hpo_state.json``, atomically: :mod:`hpo.ray.snapshot`)."""
+        kill_point("snapshot")
+        state = {"store": self.store.get_state(), "statuses": self.statuses, "errors": self.errors,
+                 "scheduler": self.scheduler.get_state()}
+        if self.path is not None:
+            snapshot.write_state(self.path, state)
+        kill_point("after_snapshot")
+        return state
 
     def __setstate__(self, state: dict) -> None:  # callbacks pickled before _said existed
         self.__dict__.update(state)

@@ -66,10 +66,12 @@ class CoreTrialScheduler(FIFOScheduler):
         self._unended: list[str] = []  # the same, less the trials Tune has ended (pruned as seen)
         self._reasons: dict[str, StopReason] = {}
         self._recovering: list[str] = []  # failed trials Tune requeues for a retry
+        self._restoring = False  # set by set_state (Tuner.restore) until the controller's first step
 
     def __setstate__(self, state: dict) -> None:  # pickled (Tune's snapshot) before _recovering existed
         self.__dict__.update(state)
         self.__dict__.setdefault("_recovering", [])
+        self.__dict__["_restoring"] = False
 
     # ---- search properties ------------------------------------------------------------------
     def set_search_properties(self, metric: str | None, mode: str | None, **spec) -> bool:
@@ -96,11 +98,17 @@ class CoreTrialScheduler(FIFOScheduler):
         if known is None:
             self.core.on_trial_add(tid)
             return
-        # Re-added by ``Tuner.restore`` after our state came back from the same snapshot.  Tune
-        # requeues every unfinished trial as PENDING and starts it at once, and its snapshot can lag
-        # on trials that were stopped while paused.  A trial the core holds at a rung goes back to
-        # PAUSED (else it trains past its rung); one the core ended stays ended.  Tune files the
-        # trial under ``trial.status`` right after this call, so setting the status is enough.
+        if not self._restoring:
+            return  # Tune re-adds a trial it requeued: it has already filed it as PENDING
+        # Re-added by ``Tuner.restore`` (``TuneController.resume``: our state came back from the
+        # same snapshot just before) and before the controller's first step.  Tune requeues every
+        # unfinished trial as PENDING and would start it at once, and its snapshot can lag on trials
+        # that were stopped while paused.  A trial the core holds at a rung goes back to PAUSED
+        # (else it trains past its rung); one the core ended stays ended.  ``add_trial`` files the
+        # trial under ``trial.status`` right after this call, so setting the status here is
+        # consistent.  Outside the restore (``_restoring`` is cleared at the first
+        # ``choose_trial_to_run``) a status is never changed here: the trial is already filed, and
+        # changing it made Tune's ``assert trial.status == Trial.PENDING`` fail.
         if trial.status == Trial.PENDING and known == "paused":
             trial.set_status(Trial.PAUSED)
         elif trial.status == Trial.PENDING and known in ENDED:
@@ -147,6 +155,7 @@ class CoreTrialScheduler(FIFOScheduler):
         self._apply_stops(tune_controller)
 
     def choose_trial_to_run(self, tune_controller) -> Trial | None:
+        self._restoring = False  # the controller runs: every restored trial has been filed
         search_alg = getattr(tune_controller, "search_alg", None)
         if search_alg is not None and search_alg.is_finished():
             self.core.seal()
@@ -222,6 +231,7 @@ class CoreTrialScheduler(FIFOScheduler):
         self._reasons = {t: StopReason.from_dict(r) for t, r in state["reasons"].items()}
         self._metric = self._metric or state.get("metric")
         self._mode = self._mode or state.get("mode")
+        self._restoring = True
 
 
 def _result_fault(result: Mapping[str, Any], metric: str) -> str | None:

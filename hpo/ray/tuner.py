@@ -106,6 +106,7 @@ def run(cfg: ExperimentConfig, path: Path, args: dict, info: cluster.ClusterInfo
         say(f"Ray dashboard: {info.dashboard_url}")
     trainable = _trainable(cfg, path, args, train_fn, info.has_slots)
     if restore:
+        _refuse_restart()  # the service checked the snapshot files (hpo.ray.snapshot.check_restorable)
         say(f"resuming {path}")
         tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True, resume_errored=True)
         scheduler, callback = _restored_parts(tuner)
@@ -142,6 +143,26 @@ def quiet_trial_failures() -> None:
     tune_log = logging.getLogger("ray.tune.tune")
     if not any(isinstance(f, _DropTrialFailureNoise) for f in tune_log.filters):
         tune_log.addFilter(_DropTrialFailureNoise())
+
+
+class _RefuseRestart(logging.Filter):
+    """Tune 2.60 answers a snapshot it cannot restore by logging "Failed to restore the run state"
+    and starting the experiment again from nothing, over the results.  Raised from the log call
+    (inside Tune's ``except`` block), this refusal ends ``fit()`` before any trial starts."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Failed to restore the run state"):
+            cause = record.exc_info[1] if record.exc_info else None
+            why = f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}" if cause else "?"
+            raise ConfigError(f"Ray Tune could not restore the snapshot ({why[:200]}); refusing to start the "
+                              "experiment again over its results; nothing was changed", "resume")
+        return True
+
+
+def _refuse_restart() -> None:
+    log_ = logging.getLogger("ray.tune.execution.tune_controller")
+    if not any(isinstance(f, _RefuseRestart) for f in log_.filters):
+        log_.addFilter(_RefuseRestart())
 
 
 def _restored_parts(tuner: tune.Tuner) -> tuple[SchedulerView, HpoCallback]:
