@@ -54,7 +54,7 @@ def _tune_dir(tmp_path):
     d.mkdir()
     (d / "experiment.yaml").write_text("name: run\n")
     (d / "experiment_state-2026.json").write_text(json.dumps({"trial_data": []}))
-    (d / "basic-variant-state-2026.json").write_text("{}")
+    (d / "basic-variant-state-2026.json").write_bytes(pickle.dumps({"a": list(range(100))}))  # Tune's name
     (d / "callback-states-2026.pkl").write_bytes(pickle.dumps({"a": list(range(100))}))
     (d / "tuner.pkl").write_bytes(pickle.dumps({"t": 1}))
     return d
@@ -62,8 +62,9 @@ def _tune_dir(tmp_path):
 
 @pytest.mark.parametrize("name, content, problem", [
     ("experiment_state-2026.json", b"", "empty"),
-    ("experiment_state-2026.json", b'{"trial_data": [', "not complete JSON"),
-    ("callback-states-2026.pkl", pickle.dumps({"a": list(range(100))})[:40], "not a complete pickle"),
+    ("experiment_state-2026.json", b'{"trial_data": [', "neither complete JSON nor a complete pickle"),
+    ("basic-variant-state-2026.json", pickle.dumps({"a": list(range(100))})[:40], "neither complete JSON"),
+    ("callback-states-2026.pkl", pickle.dumps({"a": list(range(100))})[:40], "neither complete JSON"),
     ("tuner.pkl", b"", "empty"),
 ])
 def test_torn_tune_snapshot_is_refused(tmp_path, name, content, problem):

@@ -100,29 +100,30 @@ def check_restorable(path: Path) -> None:
                           "under another --name", "resume")
     for pattern in _TUNE_JSON + _TUNE_PICKLES:
         for name in fnmatch.filter(names, pattern):
-            problem = _unreadable(path / name, json_file=name.endswith(".json"))
+            problem = _unreadable(path / name)
             if problem:
                 raise ConfigError(f"{path / name} is {problem} (torn by a crash while Tune wrote it): refusing to "
                                   "resume from it; nothing was changed", "resume")
 
 
-def _unreadable(file: Path, json_file: bool) -> str | None:
+def _unreadable(file: Path) -> str | None:
+    """Why a snapshot file is not whole, or None.  Tune names some pickles ``.json``
+    (``basic-variant-state-*.json``), so a file is whole if it is complete JSON or a complete pickle."""
     try:
         data = file.read_bytes()
     except OSError as exc:
         return f"unreadable ({exc.strerror})"
     if not data:
         return "empty"
-    if json_file:
-        try:
-            json.loads(data)
-        except ValueError:
-            return "not complete JSON"
+    try:
+        json.loads(data)
         return None
+    except ValueError:
+        pass
     try:
         pickle.loads(data)  # noqa: S301 - Tune unpickles the same file on restore (docs/reliability.md)
-    except (EOFError, pickle.UnpicklingError):  # what a truncated pickle raises
-        return "not a complete pickle"
+    except (EOFError, pickle.UnpicklingError):  # what a truncated pickle (or JSON) raises
+        return "neither complete JSON nor a complete pickle"
     except Exception:  # noqa: BLE001 - complete, but needs what only the restore sets up: Tune's to judge
         return None
     return None
