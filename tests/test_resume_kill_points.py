@@ -31,27 +31,29 @@ from conftest import MLPF_TABLE, PY, ROOT, run_cli
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
-SPACE = """trainable: {name: replay, args: {table: %s, seconds_per_epoch: 0.05}}
+SPACE = """trainable: {name: replay, args: {table: %s, seconds_per_epoch: 0.1}}
 metric: loss
 mode: min
 hyperparameters: {row: {type: int, low: 0, high: 295}}
-budget: {num_samples: 10, max_epochs: 9}
+budget: {num_samples: 24, max_epochs: 9}
 scheduler: %s
 resources: {max_concurrent: 2}
 seed: 5
 """
 SCHEDULERS = {"asha": "{name: asha, eta: 3}", "swift": "{name: swift, eta: 3, d: 3}\npredictor: {name: svr}"}
-POINTS = ["result:3", "result:10", "result:25", "result:45", "result:60",
-          "complete:1", "complete:3", "complete:6", "complete:8",
+POINTS = ["result:3", "result:10", "result:20", "result:30", "result:40",
+          "complete:1", "complete:3", "complete:6", "complete:9",
           "snapshot:1", "snapshot:2", "snapshot:4", "snapshot:7", "snapshot:10",
-          "hpo_state_write:1", "hpo_state_write:2", "hpo_state_write:5",
-          "after_snapshot:1", "after_snapshot:3", "after_snapshot:6", "finish:1"]
+          "hpo_state_write:1", "hpo_state_write:3", "hpo_state_write:6",
+          "after_snapshot:1", "after_snapshot:4", "after_snapshot:8", "finish:1"]
 
 
 def _killed_run(tmp_path, scheduler: str, point: str):
     space = tmp_path / "space.yaml"
     space.write_text(SPACE % (MLPF_TABLE, SCHEDULERS[scheduler]))
-    env = {**os.environ, "HPO_TEST_KILL_AT": point}
+    # a Tune snapshot every second (default: adaptive, a few per run) so that kills land at and
+    # between many of them
+    env = {**os.environ, "HPO_TEST_KILL_AT": point, "TUNE_GLOBAL_CHECKPOINT_S": "1"}
     env.pop("RAY_ADDRESS", None)
     with open(tmp_path / "killed.log", "w") as log:
         proc = subprocess.Popen([PY, "-m", "hpo.run", "--space", str(space), "--storage", str(tmp_path), "--name",
@@ -69,7 +71,7 @@ def _planned(scheduler: str) -> int:
     from hpo import components
 
     options = {"asha": {"eta": 3}, "swift": {"eta": 3, "d": 3}}[scheduler]
-    return components.spec("scheduler", scheduler).planned_trials(options, 9) or 10
+    return components.spec("scheduler", scheduler).planned_trials(options, 9) or 24
 
 
 def check_resume(tmp_path, scheduler: str, point: str) -> str:
