@@ -102,3 +102,14 @@ def test_resumed_table_must_keep_every_recorded_trial():
     with pytest.raises(FewerResultsError, match="3 epochs of trial a"):
         check_keeps(pd.DataFrame({"trial_id": ["a", "b"], "epochs": [3, 2]}), record)
     check_keeps(pd.DataFrame(), None)
+
+
+def test_checkpoints_a_complete_snapshot_may_need_are_kept(tmp_path):
+    for i in range(6):
+        (tmp_path / f"checkpoint_{i:06d}").mkdir()
+    assert snapshot.prune_checkpoints(tmp_path, None) == []  # no complete snapshot yet: keep all
+    gone = snapshot.prune_checkpoints(tmp_path, str(tmp_path / "checkpoint_000002"))
+    assert gone == ["checkpoint_000000", "checkpoint_000001"]
+    assert snapshot.prune_checkpoints(tmp_path, str(tmp_path / "checkpoint_000009")) == \
+        ["checkpoint_000002", "checkpoint_000003"]  # the newest two always stay
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_000004", "checkpoint_000005"]

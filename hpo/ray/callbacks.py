@@ -34,6 +34,9 @@ class HpoCallback(Callback):
         self.flush = results.Throttle(20.0)
         self.progress = results.Throttle(10.0)
         self._said: set[str] = set()  # failure reasons already printed
+        self._record: bytes | None = None  # hpo_state.json of the snapshot Tune is writing now
+        self._live: list = []  # Tune's trials, as on_step_end last saw them
+        self._referenced: dict[str, str] = {}  # trial -> checkpoint the previous snapshot refers to
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if result.get(FAULT_KEY):  # the trial broke the report contract: failed, nothing to record
@@ -66,6 +69,7 @@ class HpoCallback(Callback):
             say(f"trial {tid} failed: {why}")
 
     def on_step_end(self, iteration, trials, **info):
+        self._live = trials
         self.guard.observe(trials)
         if self.progress.ready():
             say(progress_line([t.status for t in trials], self.store, time.monotonic() - self.t0, self.total))
@@ -75,6 +79,11 @@ class HpoCallback(Callback):
             self.statuses.setdefault(t.trial_id, t.status)
             self.store.trials.setdefault(t.trial_id, {"config": dict(t.config), "epochs": 0, "nonfinite": False})
 
+    def __getstate__(self) -> dict:  # Tune pickles callbacks into tuner.pkl: no live trials there
+        state = dict(self.__dict__)
+        state["_live"], state["_record"] = [], None
+        return state
+
     def get_state(self) -> dict | None:
         """Called by Tune at each experiment snapshot; also writes our own record of it
         (``hpo_state.json``, atomically: :mod:`hpo.ray.snapshot`)."""
@@ -82,13 +91,28 @@ class HpoCallback(Callback):
         state = {"store": self.store.get_state(), "statuses": self.statuses, "errors": self.errors,
                  "scheduler": self.scheduler.get_state()}
         if self.path is not None:
-            snapshot.write_state(self.path, state)
+            # Tune copies this snapshot into the results directory after this call; the record of
+            # the previous one (complete by now) is written, so the record never runs ahead of it.
+            previous, self._record = self._record, snapshot.encode(state)
+            if previous is not None:
+                snapshot.write_state(self.path, previous)
+            self._prune()
         kill_point("after_snapshot")
         return state
 
+    def _prune(self) -> None:
+        """Drop checkpoints no complete snapshot refers to any more (``snapshot.prune_checkpoints``)."""
+        for trial in self._live:
+            if trial.path:
+                snapshot.prune_checkpoints(trial.path, self._referenced.get(trial.trial_id))
+            ckpt = trial.checkpoint
+            if ckpt is not None and ckpt.path:
+                self._referenced[trial.trial_id] = ckpt.path
+
     def __setstate__(self, state: dict) -> None:  # callbacks pickled before _said existed
         self.__dict__.update(state)
-        self.__dict__.setdefault("_said", set())
+        for name, default in (("_said", set()), ("_record", None), ("_live", []), ("_referenced", {})):
+            self.__dict__.setdefault(name, default)
 
     def set_state(self, state: dict) -> None:
         self.store.set_state(state["store"])

@@ -22,6 +22,7 @@ import fnmatch
 import json
 import os
 import pickle
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +51,15 @@ def kill_point(point: str) -> None:
         os._exit(137)
 
 
-def write_state(path: Path, state: dict[str, Any]) -> None:
+def encode(state: dict[str, Any]) -> bytes:
+    """The record as it will be written (a copy: later changes to ``state`` do not reach it)."""
+    return json.dumps({"version": STATE_VERSION, **state}, default=_plain).encode()
+
+
+def write_state(path: Path, state: dict[str, Any] | bytes) -> None:
     """Atomically replace ``path/hpo_state.json`` (temporary file, fsync, rename, fsync folder),
     with the ``kill_point`` hooks ``hpo_state_write`` (temporary file written, not renamed)."""
-    doc = json.dumps({"version": STATE_VERSION, **state}, default=_plain).encode()
+    doc = state if isinstance(state, bytes) else encode(state)
     target = Path(path) / STATE_FILE
     tmp = target.with_name(f".{STATE_FILE}.{os.getpid()}.tmp")
     with open(tmp, "wb") as fh:
@@ -88,6 +94,25 @@ def completed_in_state(doc: dict[str, Any] | None) -> set[str]:
     if not doc:
         return set()
     return {tid for tid, status in doc.get("statuses", {}).items() if status == "TERMINATED"}
+
+
+def prune_checkpoints(trial_dir: str | os.PathLike, keep_from: str | None, keep_last: int = 2) -> list[str]:
+    """Delete a trial's ``checkpoint_*`` folders older than ``keep_from`` (the one the last
+    *complete* Tune snapshot refers to), always keeping the newest ``keep_last``.
+
+    Tune's own ``num_to_keep`` deletes a checkpoint as soon as newer ones exist, while the snapshot
+    on disk, written only every few seconds, may still refer to it: a crash then left a trial that
+    could not be restored ("Could not recover from checkpoint as it does not exist").  So Tune keeps
+    every checkpoint and this keeps what a snapshot may still need."""
+    folder = Path(trial_dir)
+    if keep_from is None or not folder.is_dir():
+        return []
+    names = sorted(n for n in os.listdir(folder) if n.startswith("checkpoint_"))
+    floor = Path(keep_from).name
+    doomed = [n for n in names[:-keep_last] if n < floor] if keep_last else [n for n in names if n < floor]
+    for name in doomed:
+        shutil.rmtree(folder / name, ignore_errors=True)
+    return doomed
 
 
 def check_restorable(path: Path) -> None:

@@ -233,7 +233,7 @@ def _new_tuner(cfg: ExperimentConfig, path: Path, trainable, instances: dict[str
             name=cfg.name, storage_path=str(path.parent), callbacks=[callback, metrics_callback], verbose=0,
             stop=guard,
             failure_config=tune.FailureConfig(max_failures=2),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=None)),  # pruned by HpoCallback, after snapshots
     )
     return tuner, scheduler, callback
 
