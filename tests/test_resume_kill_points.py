@@ -44,9 +44,9 @@ seed: 5
 SCHEDULERS = {"asha": "{name: asha, eta: 3}", "swift": "{name: swift, eta: 3, d: 3}\npredictor: {name: svr}"}
 POINTS = ["result:3", "result:10", "result:20", "result:30", "result:40",
           "complete:1", "complete:3", "complete:6", "complete:9",
-          "snapshot:1", "snapshot:2", "snapshot:4", "snapshot:7", "snapshot:10",
-          "hpo_state_write:1", "hpo_state_write:3", "hpo_state_write:6",
-          "after_snapshot:1", "after_snapshot:4", "after_snapshot:8", "finish:1"]
+          "snapshot:1", "snapshot:2", "snapshot:3", "snapshot:4", "snapshot:5",
+          "hpo_state_write:1", "hpo_state_write:2", "hpo_state_write:4",
+          "after_snapshot:1", "after_snapshot:3", "after_snapshot:5", "finish:1"]
 
 
 def _killed_run(tmp_path, scheduler: str, point: str):
