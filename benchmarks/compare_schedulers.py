@@ -55,8 +55,9 @@ from hpo.bench.methods import ALL, OPTUNA, REGISTRY, sim_parts, trials_for, unav
 from hpo.bench.peers import optuna_pruned  # noqa: E402
 from hpo.bench.simtime import fixed_duration, recorded_duration, simulate  # noqa: E402
 from hpo.bench.table import load_table  # noqa: E402
+from hpo.datasets import resolve_table  # noqa: E402
 
-DEFAULT_TABLE = "../shared/data/learning-curves/mlpf_delphes.csv"
+DEFAULT_TABLE = "mlpf_delphes"  # a name (hpo.datasets) or a path; lcbench_<task> tables live outside the repo
 FIELDS = ["table", "method", "seed", "max_epochs", "workers", "epochs", "trials", "row", "loss_at_R",
           "final_loss", "regret", "is_best", "wall_s", "durations"]
 
@@ -143,7 +144,8 @@ def run_sim(args) -> None:
     curves_out = args.curves_out or str(Path(args.out).with_name(Path(args.out).stem + "_curves.csv"))
     try:
         for path in args.table or [DEFAULT_TABLE]:
-            table = load_table(path)
+            resolved = resolve_table(path)
+            table = load_table(str(resolved))
             R = args.max_epochs or table.max_epochs
             cap = args.epoch_cap or int(1.25 * hyperband_epochs(R, args.eta))
             best_row = table.best_row()
@@ -151,7 +153,7 @@ def run_sim(args) -> None:
             if args.durations == "recorded":
                 import numpy as np
 
-                sec = Path(path).with_suffix(".seconds.csv")
+                sec = resolved.with_suffix(".seconds.csv")
                 if not sec.exists():
                     raise SystemExit(f"--durations recorded: {sec} not found (written by python -m hpo.bench record)")
                 duration = recorded_duration(np.loadtxt(sec, delimiter=",", skiprows=1, ndmin=2))
@@ -208,7 +210,7 @@ def run_ray(args) -> None:
     rows = []
     try:
         for path in args.table or [DEFAULT_TABLE]:
-            table = load_table(os.path.abspath(path))
+            table = load_table(str(resolve_table(path).resolve()))
             R = args.max_epochs or table.max_epochs
             for seed in range(args.seed_offset, args.seed_offset + args.seeds):
                 for m in methods:  # methods alternate inside a seed: machine load hits all alike

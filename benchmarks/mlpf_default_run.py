@@ -41,7 +41,7 @@ def summarise(path: Path, wall: float | None, note: str) -> str:
         "# MLPF default experiment (`python -m hpo.run --space mlpf_gnn.yaml`)", "",
         f"Command: `python benchmarks/mlpf_default_run.py` (runs the README's main job){note}.",
         f"Machine: 2-core x86_64 CPU, no GPU, Python {platform.python_version()}.", "",
-        f"- trials: {len(trials)} ({', '.join(f'{v} {k}' for k, v in trials['status'].value_counts().items())}), "
+        f"- trials: {len(trials)} ({', '.join(f'{v} {k}' for k, v in trials['outcome'].value_counts().items())}), "
         f"{int(trials['epochs'].sum())} epochs in all",
         "- wall time, end to end (first run, data generation included): "
         + (f"{wall:.0f} s" if wall is not None else "see the run log"),

@@ -32,6 +32,7 @@ from sklearn.metrics import r2_score
 _HERE = Path(__file__).resolve().parent
 sys.path = [str(_HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
+from hpo.datasets import resolve_table  # noqa: E402
 from predictors import QSVRPredictor, SVRPredictor, preset_options  # noqa: E402
 from predictors.qubo import effective_c  # noqa: E402
 
@@ -122,7 +123,7 @@ def row(cells) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--table", default="../shared/data/learning-curves/mlpf_delphes.csv")
+    ap.add_argument("--table", default="mlpf_delphes", help="table name (hpo.datasets) or CSV path")
     ap.add_argument("--out", default="benchmarks/results/predictors.md")
     ap.add_argument("--splits", type=int, default=10)
     ap.add_argument("--known", type=int, nargs="+", default=[10, 25, 50], help="percent known")
@@ -135,7 +136,7 @@ def main(argv=None) -> int:
                     help="disjoint splits (seeds 100..) for the published-vs-smoothed check; 0: skip")
     args = ap.parse_args(argv)
     os.chdir(ROOT)
-    curves = pd.read_csv(args.table).filter(like="loss_").to_numpy()
+    curves = pd.read_csv(resolve_table(args.table)).filter(like="loss_").to_numpy()
     n_all = len(curves)
     if not args.keep_outlier:
         curves = curves[curves[:, -1] < 590.0]

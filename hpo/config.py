@@ -20,7 +20,7 @@ from .errors import ConfigError
 from .space import Choice, Distribution, parse_space
 
 SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
-TOP_KEYS = {"name", "trainable", "metric", "mode", "hyperparameters", "budget", "scheduler", "search",
+TOP_KEYS = {"name", "trainable", "metric", "mode", "hyperparameters", "budget", "scheduler", "search", "tracking",
             "predictor", "resources", "seed", "storage"}
 
 
@@ -86,6 +86,7 @@ class ExperimentConfig:
     resources: Resources
     seed: int | None = 0
     storage: str = "./hpo_results"
+    tracking: list[str] = field(default_factory=list)  # "tensorboard", "mlflow": live curves in those tools
     source: str = "<call>"
     address: str | None = None
     dashboard_host: str = "127.0.0.1"
@@ -101,6 +102,7 @@ class ExperimentConfig:
             "search": self.search.as_dict(),
             "predictor": self.predictor.as_dict() if self.predictor else None,
             "resources": self.resources.model_dump(), "seed": self.seed, "storage": self.storage,
+            **({"tracking": list(self.tracking)} if self.tracking else {}),
         }
 
 
@@ -216,6 +218,7 @@ def _from_dict(data: dict[str, Any], source: str, base: Path | None) -> Experime
     storage = data.get("storage", "./hpo_results")
     if not isinstance(storage, str):
         raise ConfigError("must be a directory path", "storage")
+    tracking = _tracking(data.get("tracking"))
     name = data.get("name") or (Path(source).stem if source not in ("<call>", "<cli>") else "experiment")
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
         raise ConfigError(f"must use letters, digits, '_', '-', '.', got {name!r}", "name")
@@ -227,9 +230,29 @@ def _from_dict(data: dict[str, Any], source: str, base: Path | None) -> Experime
         search=_component(data.get("search"), "search", "random"),
         predictor=_component(data.get("predictor"), "predictor", None),
         resources=_model(Resources, data.get("resources"), "resources"),
-        seed=seed, storage=storage, source=source,
+        seed=seed, storage=storage, tracking=tracking, source=source,
     )
     return validate(cfg)
+
+
+TRACKERS = {"tensorboard": "tensorboardX", "mlflow": "mlflow"}  # tool -> the package its logger needs
+
+
+def _tracking(raw: Any) -> list[str]:
+    """``tracking: [tensorboard, mlflow]``: Ray Tune's logger callbacks, writing under the experiment."""
+    if raw is None:
+        return []
+    items = [raw] if isinstance(raw, str) else raw
+    if not isinstance(items, list) or not all(isinstance(t, str) for t in items):
+        raise ConfigError("must be a list of tools (tensorboard, mlflow)", "tracking")
+    for t in items:
+        if t not in TRACKERS:
+            raise ConfigError(f"unknown tool {t!r}; choose from {', '.join(TRACKERS)}", "tracking")
+        import importlib.util
+
+        if importlib.util.find_spec(TRACKERS[t]) is None:
+            raise ConfigError(f"{t} needs the package {TRACKERS[t]!r}: pip install -e '.[tracking]'", "tracking")
+    return list(dict.fromkeys(items))
 
 
 def load(space: str | os.PathLike, **overrides: Any) -> ExperimentConfig:

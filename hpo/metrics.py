@@ -99,7 +99,9 @@ class MetricsAccount:
         decision order (both sides in the scheduler's minimised units, so also right for max)."""
         out = []
         for d in self.decisions():
-            value = self.store.value_at(d["trial_id"], int(d["rung"]))
+            if d.get("predicted") is None:  # a rank-rule decision
+                continue
+            value = self.store.value_at(d["trial_id"], int(d.get("target", d["rung"])))
             pred = float(d["predicted"])
             if value is not None and math.isfinite(pred):
                 out.append(abs(pred - self.objective.loss(value)))
@@ -114,8 +116,8 @@ class MetricsAccount:
             "epochs_saved": self.epochs_saved(),
             "best": self.store.best[0] if self.store.best else None,
             "fit_seconds": self.fit_seconds(),
-            "decisions": {"continued": sum(1 for d in decisions if d["continued"]),
-                          "stopped": sum(1 for d in decisions if not d["continued"])},
+            "decisions": {"continued": sum(1 for d in decisions if d["continued"] and "predicted" in d),
+                          "stopped": sum(1 for d in decisions if not d["continued"] and "predicted" in d)},
             "abs_error": {"mean": sum(errors) / len(errors), "last": errors[-1]} if errors else None,
         }
 

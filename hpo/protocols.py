@@ -236,9 +236,12 @@ class Diagnostics(Protocol):
     """Optional: a scheduler that makes predictor decisions exposes them here (decision log,
     predictor fit times) for the metrics, the report and ``predictions.parquet``."""
 
-    def decision_log(self) -> list[dict[str, Any]]: ...
+    def decision_log(self) -> list[dict[str, Any]]:
+        """One record per decision: ``trial_id``, ``rung``, ``epoch``, ``continued`` and, for a
+        predictor decision, ``predicted`` (a loss) and ``target`` (the epoch it predicts)."""
 
     def predictor_fit_seconds(self) -> list[float]: ...
 
     def run_notes(self) -> list[str]:
-        """Lines the run prints at its end (e.g. that a configured predictor never decided)."""
+        """Lines the service prints when the run ends, e.g. that a configured predictor never
+        made a decision (the run was then its fallback rule throughout)."""

@@ -10,8 +10,13 @@ predictor decisions), and writes into ``RESULTS_DIR/report/``:
 * ``predicted_vs_true.png``: Swift predictions against the true loss at the rung (García Amboage
   et al., EPJ Web Conf. 295, 12005 (2024)), for the continued trials; stopped ones as a rug;
 * ``importance.png``: |Spearman ρ| (numeric) or correlation ratio η (categorical) between each
-  hyperparameter and the final metric;
-* ``parallel.png``: parallel coordinates of the hyperparameters and the metric.
+  hyperparameter and the metric at a common epoch, with a chance level; needs 10 trials
+  (``hpo.plots_hparams``);
+* ``parallel.png``: parallel coordinates of the hyperparameters and the metric, with a colour bar.
+
+A plot with nothing to show is not written (a note says why).  The printed summary adds the physics
+of the best trial beside its rule-based reference when the trainable reports them (MLPF jet/MET
+response, UCluster clustering accuracy; ``hpo.physics_report``).
 
 It works on a live run: ``curves.parquet`` is flushed every 20 s; without ``trials.parquet`` the
 trial table is derived from the curves, and hyperparameters from Tune's per-trial ``result.json``.
@@ -49,12 +54,14 @@ class Report:
     plots: dict[str, Path] = field(default_factory=dict)
     counts: dict[str, Any] = field(default_factory=dict)  # what each plot drew (for checks)
     notes: list[str] = field(default_factory=list)  # plots skipped and why, guesses made
+    physics: list[str] = field(default_factory=list)  # hpo.physics_report lines (MLPF, UCluster)
 
     def text(self) -> str:
         with pd.option_context("display.width", 160, "display.max_columns", 30):
             lines = [f"{'LIVE ' if self.live else ''}results {self.results_dir}: {self.counts.get('trials', 0)} "
                      f"trials, {self.counts.get('epochs', 0)} epochs; best trials by {self.metric} ({self.mode}):",
                      self.table.to_string(index=False) if not self.table.empty else "(no trials yet)"]
+        lines += self.physics
         lines += [f"note: {n}" for n in self.notes]
         lines += [f"plot: {p}" for p in self.plots.values()]
         return "\n".join(lines)
@@ -149,6 +156,10 @@ def make_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike | Non
     out.mkdir(parents=True, exist_ok=True)
     rep = Report(d, out, live, metric, mode, _best_table(trials, metric, mode, hps, top), notes=notes)
     rep.counts.update(trials=len(trials), epochs=len(curves))
+    from .physics_report import physics_lines, physics_summary
+
+    rep.counts["physics"] = physics_summary(curves, metric, mode)
+    rep.physics = physics_lines(rep.counts["physics"])
     from . import plots
 
     plots.curves_plot(rep, curves, trials)
@@ -160,7 +171,7 @@ def make_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike | Non
         notes.append("no predictions.parquet (not a Swift run, or the run is still live): "
                      "predicted-vs-true plot skipped")
     if hps and not trials.empty:
-        plots.importance_plot(rep, trials, hps, max_epochs)
+        plots.importance_plot(rep, curves, trials, hps)
         plots.parallel_plot(rep, trials, hps)
     else:
         notes.append("no hyperparameters known yet: importance and parallel-coordinates plots skipped")
@@ -179,13 +190,19 @@ def _best_table(trials: pd.DataFrame, metric: str, mode: str, hps: list[str], to
 
 
 def predictions_frame(decisions: list[dict[str, Any]], mode: str = "min") -> pd.DataFrame:
-    """Swift's ``core.decisions`` as the ``predictions.parquet`` table, in the metric's own units
-    (scheduler cores minimise, so predictions and thresholds are negated back for mode=max)."""
-    cols = ["trial_id", "bracket", "rung", "epoch", "predicted", "threshold", "continued"]
-    df = pd.DataFrame([{k: d[k] for k in cols} for d in decisions], columns=cols)
-    df = df.astype({"trial_id": str, "bracket": int, "rung": int, "epoch": int, "predicted": float,
-                    "threshold": float, "continued": bool})
-    df[["predicted", "threshold"]] *= Objective("loss", mode).sign  # back from the core's loss
+    """A scheduler's predictor decisions (``Diagnostics.decision_log``; rank-rule decisions are left
+    out) as the ``predictions.parquet`` table, in the metric's own units (cores minimise, so
+    predictions and thresholds are turned back for mode=max).  ``target`` is the epoch predicted
+    (Swift: the round's rung; predictive: its horizon); ``bracket``/``threshold`` are Swift's,
+    ``sigma``/``p``/``reference`` the predictive scheduler's (NaN where a scheduler has none)."""
+    cols = ["trial_id", "bracket", "rung", "epoch", "target", "predicted", "threshold", "sigma", "reference", "p",
+            "continued"]
+    rows = [{**d, "target": d.get("target", d.get("rung"))} for d in decisions if d.get("predicted") is not None]
+    df = pd.DataFrame([{k: r.get(k) for k in cols} for r in rows], columns=cols)
+    df = df.astype({"trial_id": str, "bracket": "Int64", "rung": int, "epoch": int, "target": int, "predicted": float,
+                    "threshold": float, "sigma": float, "reference": float, "p": float, "continued": bool})
+    sign = Objective("loss", mode).sign  # back from the core's loss
+    df[["predicted", "threshold", "reference"]] *= sign
     return df
 
 

@@ -33,6 +33,7 @@ def tune(trainable: Callable[[dict], Any] | str | None = None, *, space: Mapping
          address: str | None = None, workers_per_trial: int | None = None, cpus_per_worker: float | None = None,
          gpus_per_worker: float | None = None, max_concurrent: int | None = None, num_cpus: int | None = None,
          time_limit_s: float | None = None, trainable_args: Mapping[str, Any] | None = None,
+         tracking: list[str] | None = None,
          verbose: bool = True) -> ExperimentResult:
     instances = {k: v for k, v in (("scheduler", scheduler), ("search", search), ("predictor", predictor))
                  if _is_instance(v)}
@@ -55,7 +56,7 @@ def tune(trainable: Callable[[dict], Any] | str | None = None, *, space: Mapping
     if trainable_args:
         tr = data["trainable"] if isinstance(data["trainable"], Mapping) else {"name": data["trainable"]}
         data["trainable"] = {**tr, "args": {**(tr.get("args") or {}), **trainable_args}}
-    for key, value in (("metric", metric), ("mode", mode)):
+    for key, value in (("metric", metric), ("mode", mode), ("tracking", tracking)):
         if value is not None:
             data[key] = value
     if "name" not in data and name is None:

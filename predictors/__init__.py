@@ -1,8 +1,9 @@
-"""Learning-curve predictors for Swift-Hyperband and friends: classical SVR and annealing Q-SVR.
+"""Learning-curve predictors for Swift-Hyperband and friends: classical SVR, annealing Q-SVR, and
+a single-curve parametric-family ensemble (cold start, no history needed).
 
 Module API used by the service:
 
-* ``available() -> list[str]``: ``["svr", "qsvr"]``;
+* ``available() -> list[str]``: ``["svr", "qsvr", "curve_families"]``;
 * ``validate_options(name, options) -> dict``: normalised options (defaults filled in); unknown
   options, wrong types and bad ranges raise ``ConfigError(problem, key="predictor.<option>")``;
   ``sampler: qpu`` without dwave-system or without a D-Wave token is a ``ConfigError`` too;
@@ -15,7 +16,7 @@ Module API used by the service:
 
 References: Baker et al., arXiv:1705.10823 (SVR predictor); Pasetto et al., IEEE GRSL 19 (2022)
 (Q-SVR); Wulff, Garcia Amboage et al., Quantum Machine Intelligence 6, 59 (2024) (its use in
-Swift-Hyperband).
+Swift-Hyperband); Domhan, Springenberg, Hutter, IJCAI 2015 (curve families).
 """
 from __future__ import annotations
 
@@ -24,15 +25,16 @@ from typing import Any, Mapping
 from hpo.components import Spec
 from hpo.errors import ConfigError
 
+from .curve_families import CurveFamilyPredictor
 from .options import check_options, preset_options
 from .qsvr import QSVRPredictor
 from .samplers import check_sampler
 from .svr import SVRPredictor
 
 __all__ = ["available", "validate_options", "build_predictor", "preset_options", "SVRPredictor",
-           "QSVRPredictor"]
+           "QSVRPredictor", "CurveFamilyPredictor"]
 
-_CLASSES = {"svr": SVRPredictor, "qsvr": QSVRPredictor}
+_CLASSES = {"svr": SVRPredictor, "qsvr": QSVRPredictor, "curve_families": CurveFamilyPredictor}
 
 
 def _check(name: str):
@@ -47,6 +49,8 @@ SPECS: dict[str, Spec] = {
     "svr": Spec("predictor", "svr", "nu-SVR on MinMax-scaled partial curves", _check("svr"), _build("svr")),
     "qsvr": Spec("predictor", "qsvr", "epsilon-SVR dual as a QUBO, solved by (simulated) annealing",
                  _check("qsvr"), _build("qsvr")),
+    "curve_families": Spec("predictor", "curve_families", "one curve extrapolated by an ensemble of parametric "
+                           "families (Domhan et al. 2015)", _check("curve_families"), _build("curve_families")),
 }
 
 

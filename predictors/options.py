@@ -143,7 +143,24 @@ QSVR_OPTIONS.update({k: (v, QSVR_OPTIONS[k][1])
 
 QPU_MAX_VARIABLES = 120   # 2*K*N limit of the published QPU runs (dense clique embedding)
 
-TABLES = {"svr": SVR_OPTIONS, "qsvr": QSVR_OPTIONS}
+def _optional_epoch(v):
+    return None if v is None else _int(2)(v)
+
+
+def _optional_float(v):
+    return None if v is None else _float()(v)
+
+
+# Curve-family ensemble (cold start, no history): see predictors/curve_families.py
+CURVE_FAMILY_OPTIONS: dict[str, tuple[Any, Check]] = {
+    "target_epoch": (None, _optional_epoch),
+    "max_gain": (1.0, _float(0.0, open_lo=True)),
+    "rel_noise": (0.005, _float(0.0)),
+    "robust": (True, _bool),
+    "lower_bound": (None, _optional_float),
+}
+
+TABLES = {"svr": SVR_OPTIONS, "qsvr": QSVR_OPTIONS, "curve_families": CURVE_FAMILY_OPTIONS}
 
 
 def defaults(name: str) -> dict[str, Any]:
@@ -181,7 +198,7 @@ def check_options(name: str, options: Mapping[str, Any], prefix: str = "predicto
         if problem:
             raise ConfigError(problem, f"{prefix}.{key}")
         out[key] = tuple(value) if key == "beta_range" and value is not None else value
-    if out["curve_points"] > 0 and out["stride"] != 1:
+    if out.get("curve_points", 0) > 0 and out.get("stride", 1) != 1:
         raise ConfigError("curve_points > 0 chooses the stride itself (max(1, epochs // "
                           "curve_points)); set curve_points: 0 to use stride", f"{prefix}.stride")
     if name == "qsvr" and out["sampler"] == "qpu":

@@ -88,8 +88,8 @@ def test_ray_driven_run_uses_the_paired_rows(ray_cluster, tmp_path):
 @pytest.mark.slow
 def test_ray_driven_hyperband_and_ray_asha_agree_with_the_simulation(ray_cluster, tmp_path):
     from hpo.bench.methods import sim_parts
-    from hpo.ray.bench import ray_run
     from hpo.bench.simtime import simulate
+    from hpo.ray.bench import ray_run
 
     table = _ray_table(tmp_path)
     for method in ("hyperband", "ray-asha"):

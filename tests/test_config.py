@@ -13,7 +13,7 @@ from hpo import config
 from hpo.errors import ConfigError
 from hpo.space import Choice, IntRange, Uniform
 
-from conftest import ROOT, run_cli
+from conftest import MLPF_TABLE, ROOT, run_cli
 
 SPACES = sorted((ROOT / "search_spaces").glob("*.yaml"))
 REQUIRED = {"mlpf_gnn.yaml", "mlpf_transformer.yaml", "ucluster.yaml", "mlpf_delphes_replay.yaml"}
@@ -39,7 +39,7 @@ def test_name_resolves_inside_search_spaces(tmp_path, monkeypatch):
 
 def _replay_doc() -> dict:
     doc = yaml.safe_load((ROOT / "search_spaces" / "mlpf_delphes_replay.yaml").read_text())
-    doc["trainable"]["args"]["table"] = str(ROOT.parent / "shared/data/learning-curves/mlpf_delphes.csv")
+    doc["trainable"]["args"]["table"] = str(MLPF_TABLE)
     return doc
 
 

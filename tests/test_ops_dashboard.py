@@ -2,14 +2,15 @@
 cluster's token) and in a real headless Chromium driven over the DevTools protocol: the driver job
 and the trial actors must be shown.  The UI's own login step is used (its token dialog), not a
 disabled auth.  Screenshots go to ``test-artifacts/`` at the repo root.  The same run also checks
-the HPO metrics on the node's Prometheus endpoint and a report of the live results directory."""
+the HPO metrics on the node's Prometheus endpoint and a report of the live results directory.
+
+Without a Chromium the test is skipped with the reason (a fresh laptop); under CI (``CI`` set, as
+``.ci/run`` does, which also installs Debian's ``chromium``) a missing browser is a failure."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -19,13 +20,12 @@ import urllib.request
 
 import pytest
 
+from browser import ARTIFACTS, DevTools, chromium_or_skip, poll as _poll, start_chromium as _start_chromium, \
+    stop as _stop
 from conftest import MLPF_TABLE, PY, ROOT
 from hpo.metrics import scrape
 
 pytestmark = pytest.mark.ray
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 def _token() -> str:
@@ -45,16 +45,6 @@ def _get(url: str, token: str | None = None, timeout: float = 10.0):
         return exc.code, None
 
 
-def _poll(what: str, fn, timeout: float, every: float = 1.0):
-    deadline, last = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
-
-
 def _find_key(obj, key):
     if isinstance(obj, dict):
         if key in obj:
@@ -66,44 +56,6 @@ def _find_key(obj, key):
             if found is not None:
                 return found
     return None
-
-
-class DevTools:
-    """A minimal Chrome DevTools Protocol client over aiohttp's websocket (aiohttp comes with Ray)."""
-
-    def __init__(self, ws):
-        self.ws, self.n = ws, 0
-
-    async def call(self, method: str, **params):
-        self.n += 1
-        await self.ws.send_json({"id": self.n, "method": method, "params": params})
-        while True:
-            msg = await self.ws.receive_json(timeout=30)
-            if msg.get("id") == self.n:
-                if "error" in msg:
-                    raise RuntimeError(f"{method}: {msg['error']}")
-                return msg["result"]
-
-    async def js(self, expression: str):
-        res = await self.call("Runtime.evaluate", expression=expression, returnByValue=True)
-        return res["result"].get("value")
-
-    async def wait_text(self, needles: list[str], timeout: float = 30.0) -> str:
-        deadline, text = time.monotonic() + timeout, ""
-        while time.monotonic() < deadline:
-            try:
-                text = await self.js("document.body ? document.body.innerText : ''") or ""
-            except RuntimeError as exc:  # the page reloads (e.g. after the login): try again
-                if "navigated" not in str(exc) and "context" not in str(exc):
-                    raise
-            if all(n in text for n in needles):
-                return text
-            await asyncio.sleep(0.5)
-        raise AssertionError(f"page never showed {needles}; it shows: {text[-1500:]}")
-
-    async def screenshot(self, name: str) -> None:
-        shot = await self.call("Page.captureScreenshot", format="png")
-        (ARTIFACTS / name).write_bytes(base64.b64decode(shot["data"]))
 
 
 async def _browse(port: int, dash: str, token: str, job_id: str) -> dict[str, str]:
@@ -133,36 +85,10 @@ async def _browse(port: int, dash: str, token: str, job_id: str) -> dict[str, st
         return {"jobs": jobs, "actors": actors}
 
 
-def _start_chromium(tmp_path) -> tuple[subprocess.Popen, int]:
-    exe = shutil.which("chromium") or "/usr/bin/chromium"
-    if not os.path.exists(exe):
-        pytest.fail("chromium is not installed (Debian: apt-get install -y chromium; .ci/run installs it)")
-    profile = tmp_path / "chromium-profile"
-    profile.mkdir()
-    proc = subprocess.Popen([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
-                             "--window-size=1400,760", "about:blank"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    port_file = profile / "DevToolsActivePort"
-    port = _poll("chromium's DevTools port", lambda: port_file.exists() and port_file.read_text().split()[:1],
-                 30, 0.2)
-    return proc, int(port[0])
-
-
-def _stop(proc: subprocess.Popen, sig=signal.SIGTERM, wait: float = 30) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, sig)
-        proc.wait(timeout=wait)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-
-
 def test_dashboard_shows_the_running_experiment(tmp_path):
+    exe = chromium_or_skip()  # before the run starts: nothing to clean up when skipping
     ARTIFACTS.mkdir(exist_ok=True)
-    table = (ROOT / ".." / "shared" / "data" / "learning-curves" / "mlpf_delphes.csv").resolve()
-    assert table == MLPF_TABLE.resolve() and table.exists()
+    table = MLPF_TABLE.resolve()
     space = tmp_path / "space.yaml"
     space.write_text(f"name: dash\ntrainable: {{name: replay, args: {{table: '{table}', seconds_per_epoch: 0.5}}}}\n"
                      "metric: loss\nmode: min\nhyperparameters: {row: {type: int, low: 0, high: 295}}\n"
@@ -205,7 +131,7 @@ def test_dashboard_shows_the_running_experiment(tmp_path):
         assert len(_poll("trial actors", trial_actors, 30)) >= 1
         phase("rest_checked")
         # The browser.
-        browser, port = _start_chromium(tmp_path)
+        browser, port = _start_chromium(tmp_path, exe)
         pages = asyncio.run(_browse(port, dash, token, job_id))
         (ARTIFACTS / "dashboard-pages.txt").write_text("\n\n=====\n\n".join(f"{k}:\n{v}" for k, v in pages.items()))
         assert (ARTIFACTS / "dashboard-jobs.png").stat().st_size > 10_000

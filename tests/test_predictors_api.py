@@ -10,7 +10,7 @@ from predictors.qsvr import QSVRPredictor
 
 
 def test_available_and_defaults():
-    assert predictors.available() == ["svr", "qsvr"]
+    assert predictors.available() == ["svr", "qsvr", "curve_families"]
     svr = predictors.validate_options("svr", {})
     assert (svr["kind"], svr["C"], svr["nu"], svr["gamma"], svr["scaler"]) == \
         ("nu", 1.0, 0.5, "scale", "minmax")              # NuSVR defaults + MinMax, as in Swift

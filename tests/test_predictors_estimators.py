@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,13 +11,13 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import LeaveOneOut, cross_val_predict, cross_val_score
 from sklearn.svm import NuSVR
 
+from hpo.datasets import learning_curve_table
 from predictors import QSVRPredictor, SVRPredictor, preset_options
 from predictors.features import curve_features, running_median
 from predictors.qsvr import combination_weights, kkt_bias
 
 FAST = dict(num_reads=20, num_sweeps=200)
-TABLE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "learning-curves" / \
-    "mlpf_delphes.csv"
+TABLE = learning_curve_table("mlpf_delphes")
 
 
 def synthetic_curves(n, epochs=8, seed=0):
@@ -200,7 +199,6 @@ def test_seeded_qsvr_is_reproducible():
     np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.skipif(not TABLE.exists(), reason="shared MLPF learning-curve table not present")
 def test_qsvr_on_published_mlpf_curves_matches_classical_svr():
     import pandas as pd
     from sklearn.svm import SVR

@@ -13,7 +13,7 @@ from hpo.ray.scheduler import CoreTrialScheduler, build_ray_scheduler
 def test_available_and_flags():
     from hpo.components import names, spec
 
-    assert names("scheduler") == ["fifo", "asha", "hyperband", "swift"]
+    assert names("scheduler") == ["fifo", "asha", "hyperband", "swift", "predictive"]
     assert S.uses_pause("hyperband") and S.uses_pause("swift") and not S.uses_pause("asha")
     assert S.uses_pause("asha", {"variant": "promote"}) and not S.uses_pause("fifo")
     assert spec("scheduler", "swift").needs_predictor and not spec("scheduler", "hyperband").needs_predictor

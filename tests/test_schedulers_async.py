@@ -79,7 +79,8 @@ class TuneLikeController:
 
 
 OPTIONS = {"hyperband": {"eta": 2}, "swift": {"eta": 2, "d": 3},
-           "asha": {"variant": "promote", "grace_period": 1, "reduction_factor": 2}}
+           "asha": {"variant": "promote", "grace_period": 1, "reduction_factor": 2},
+           "predictive": {"eta": 2, "min_pairs": 3, "min_calib": 2, "min_coverage": 0.0}}
 
 
 def _build(name, max_epochs):
@@ -94,12 +95,12 @@ def _ridge():
     return Ridge(alpha=1.0)
 
 
-@pytest.mark.parametrize("name", ["hyperband", "swift", "asha"])
+@pytest.mark.parametrize("name", ["hyperband", "swift", "asha", "predictive"])
 @pytest.mark.parametrize("seed", range(12))
 def test_every_trial_ends_under_random_async_order(name, seed):
     R = 8
     sched = _build(name, R)
-    assert S.uses_pause(name, OPTIONS[name])
+    assert S.uses_pause(name, OPTIONS[name]) == (name != "predictive")
     n = S.planned_num_samples(name, OPTIONS[name], R) or 12
     ctl = TuneLikeController(sched, n, slots=1 + seed % 3, seed=seed, max_epochs=R)
     ctl.run()
@@ -108,7 +109,7 @@ def test_every_trial_ends_under_random_async_order(name, seed):
     assert sum(t.epoch >= R for t in ctl.trials) >= 1
 
 
-@pytest.mark.parametrize("name", ["hyperband", "swift", "asha"])
+@pytest.mark.parametrize("name", ["hyperband", "swift", "asha", "predictive"])
 @pytest.mark.parametrize("R", [8, 9, 27])
 def test_wider_sweep_of_async_orders(name, R):
     """60 seeds per scheduler and R, 1-4 slots (540 runs in all, a few seconds)."""

@@ -19,6 +19,9 @@ CORES = {
                                        max_epochs=R),
     "hyperband": lambda: build_core("hyperband", options={"eta": 2}, max_epochs=R),
     "swift": lambda: build_core("swift", options={"d": 4}, max_epochs=R, predictor_factory=minmax_nusvr),
+    # small trust thresholds so that the predictor rule, not only the rank fallback, runs here
+    "predictive": lambda: build_core("predictive", options={"eta": 2, "min_pairs": 3, "min_calib": 2,
+                                                            "min_coverage": 0.0}, max_epochs=R),
 }
 
 
@@ -47,6 +50,9 @@ def test_core_contract_invariants(name, workers, table):
     if name == "swift":
         assert r.epochs < hyperband_epochs(R, 2)
         assert core.pool.fit_log  # the predictor was used
+    if name == "predictive":
+        rules = {d["rule"] for d in core.decision_log()}
+        assert rules == {"rank", "predictor"}
 
 
 @pytest.mark.parametrize("workers", [1, 3])

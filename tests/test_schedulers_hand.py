@@ -64,8 +64,9 @@ def test_asha_stop_variant_hand_computed():
     core = ASHACore(8, grace_period=1, eta=2, variant="stop")
     assert core.milestones == [1, 2, 4]
     r = _run(core, curves, 8)
-    # rung 1: [5] -> 5 ok; [5,6] median 5.5 -> 6 stops; [5,6,4] -> 4 ok; [5,6,4,4.5] q=4.75 -> ok
-    # rung 2: [4] ok; [4,4.5] q=4.25 -> 4.5 stops; [4,4.5,3.9] q=4 -> ok; rung 4: [3,2.9] q=2.95 -> ok
+    # each arrival against the rung as it stood before it (Ray's rule); an empty rung continues
+    # rung 1: [] -> 5 ok; [5] -> 6 stops; [5,6] median 5.5 -> 4 ok; [5,6,4] median 5 -> 4.5 ok
+    # rung 2: [] -> 4 ok; [4] -> 4.5 stops; [4,4.5] q=4.25 -> 3.9 ok; rung 4: [3] -> 2.9 ok
     assert _reasons(core, 4) == ["completed", "rung 1", "rung 2", "completed"]
     assert r.per_trial_epochs == {"t00000": 8, "t00001": 1, "t00002": 2, "t00003": 8}
     assert r.epochs == 19 and r.chosen_row == 3

@@ -53,3 +53,12 @@ def test_swift_with_predictor_end_to_end(ray_cluster, tmp_path, mlpf_table, pred
     from hpo.schedulers.brackets import hyperband_epochs
 
     assert int(res.trials["epochs"].sum()) < hyperband_epochs(8, 2)
+
+
+def test_predictive_end_to_end(ray_cluster, tmp_path, mlpf_table):
+    opts = {"name": "predictive", "eta": 2, "k": 2, "min_pairs": 3, "min_calib": 1, "min_coverage": 0.0}
+    res = _run(tmp_path, mlpf_table, "predictive", num_samples=16, max_epochs=8, scheduler=opts, search="random")
+    assert len(res.trials) == 16
+    assert set(res.trials.status) <= {"stopped", "completed"} and (res.trials.status == "stopped").any()
+    assert (res.trials[res.trials.status == "completed"]["epochs"] == 8).all()
+    _check_curves_match_table(res, mlpf_table)

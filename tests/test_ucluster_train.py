@@ -34,6 +34,9 @@ def test_two_epochs_report_metrics_and_resume_matches_uninterrupted(jets_file):
         assert set(METRICS) <= set(r)
         assert all(math.isfinite(r[k]) for k in METRICS)
         assert 1 / 3 <= r["cluster_acc"] <= 1.0
+        # the mass-only k-means reference, on the same validation jets, for the report's physics summary
+        assert 1 / 3 <= r["baseline_cluster_acc"] <= 1.0
+        assert r["baseline_cluster_acc"] == first.reports[0]["baseline_cluster_acc"]
     assert first.reports[0]["alpha"] == 0.0 and first.reports[1]["alpha"] == 2.0  # joint from epoch 1
     assert first.reports[1]["val_loss"] == pytest.approx(
         first.reports[1]["loss_focal"] + 1.0 * first.reports[1]["loss_km"], rel=1e-6)
@@ -53,6 +56,7 @@ def test_checkpoint_holds_trained_centroids_and_test_sample_is_scored(jets_file)
     with hpo.session.local_session() as s:
         ucluster.train(tiny(jets_file, test_path=jets_file))
     assert all(1 / 3 <= r["test_cluster_acc"] <= 1 and math.isfinite(r["test_val_loss"]) for r in s.reports)
+    assert all(1 / 3 <= r["test_baseline_cluster_acc"] <= 1 for r in s.reports)
     with hpo.session.local_session(resume_from=s):
         state = hpo.get_checkpoint()
     assert state["epoch"] == 1 and state["centroids_ready"]

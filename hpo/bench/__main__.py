@@ -4,7 +4,7 @@ Writes a markdown table (per seed and mean: epochs, best final loss, same-as-Hyp
 wall time), the exact command and the machine, plus a CSV beside it.  Example (the published
 anchor: García Amboage et al., CHEP 2023 / Wulff et al., QMI 2024 — 3213 vs 2926 epochs)::
 
-    python -m hpo.bench --table ../shared/data/learning-curves/mlpf_delphes.csv \\
+    python -m hpo.bench --table mlpf_delphes \\
         --schedulers hyperband,swift --seeds 10 --max-epochs 100 --eta 2 \\
         --out benchmarks/results/swift_hyperband.md
 
@@ -23,6 +23,7 @@ from pathlib import Path
 
 from .table import load_table
 
+from hpo.datasets import resolve_table
 from hpo.errors import ConfigError
 from hpo.schedulers import build_core
 from hpo.schedulers.brackets import hyperband_epochs, hyperband_trials
@@ -59,7 +60,7 @@ def make_core(name: str, args, factory):
 
 def parse(argv=None):
     p = argparse.ArgumentParser(prog="python -m hpo.bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--table", default="../shared/data/learning-curves/mlpf_delphes.csv")
+    p.add_argument("--table", default="mlpf_delphes", help="table name (hpo.datasets) or CSV path")
     p.add_argument("--schedulers", default="hyperband,swift",
                    help=f"comma-separated, from {', '.join(SCHEDULERS)}; hyperband is the reference")
     p.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 (paired across schedulers)")
@@ -84,7 +85,7 @@ def parse(argv=None):
 
 
 def run(args) -> list[dict]:
-    table = load_table(args.table)
+    table = load_table(str(resolve_table(args.table)))
     n_trials = hyperband_trials(args.max_epochs, args.eta)
     factory = predictor_factory(args.predictor) if "swift" in args.schedulers else None
     rows = []

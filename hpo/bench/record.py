@@ -4,7 +4,7 @@
 samples ``N`` configurations from the space's distributions (seeded), trains each in-process with
 the space's trainable (``hpo.session.local_session``, no Ray; ``--jobs`` processes in parallel)
 and writes the table in the format of the published MLPF Delphes table
-(``trainables/replay/table.py``): one column per hyperparameter, then ``loss_0 … loss_{R-1}``.
+(``hpo/bench/table.py``): one column per hyperparameter, then ``loss_0 … loss_{R-1}``.
 Beside it: ``FILE.seconds.csv`` (measured seconds of every epoch, for the simulated-time replay)
 and ``FILE.md`` (command, machine, sampled space, what was dropped).
 

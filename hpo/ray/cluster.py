@@ -69,6 +69,8 @@ def connect(address: str | None, *, num_cpus: int | None, slots: int, dashboard_
         log.warning("the Ray dashboard will listen on %s: the dashboard and job API run code for whoever "
                     "reaches them; keep it on 127.0.0.1 unless the network is trusted", dashboard_host)
     cpus = num_cpus or detect_cpus()
+    # Ray warns on every start that token authentication is on; we print where the token is instead.
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     preflight.private_token_file()  # Ray would write ~/.ray/auth_token 0644; we write it 0600 first
     pythonpath = os.pathsep.join(p for p in [os.getcwd(), os.environ.get("PYTHONPATH", "")] if p)
     ctx = ray.init(address="local", num_cpus=cpus, resources={SLOT: slots}, include_dashboard=True,
@@ -79,6 +81,12 @@ def connect(address: str | None, *, num_cpus: int | None, slots: int, dashboard_
     # Other Ray instances may run on this machine: point state-API clients at ours.
     os.environ["RAY_ADDRESS"] = ctx.address_info["address"]
     return ClusterInfo(True, f"http://{url}" if url else None, cpus, True)
+
+
+def token_file() -> str | None:
+    """Where the dashboard's login token lives, when this machine has one."""
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
+    return path if os.path.exists(path) else None
 
 
 def _token_auth_for_join() -> None:

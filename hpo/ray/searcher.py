@@ -128,20 +128,21 @@ def convert_space(name: str, space: Mapping[str, Distribution]):
     return HyperOptSearch.convert_search_space(tune_space)
 
 
-def _random(options, space, objective, seed):
+def _random(options, space, objective, seed, max_concurrent):
     from ray.tune.search import BasicVariantGenerator
 
-    return BasicVariantGenerator(random_state=seed), to_tune_space(space), None
+    return BasicVariantGenerator(random_state=seed, max_concurrent=max_concurrent or 0), to_tune_space(space), None
 
 
-def _grid(options, space, objective, seed):
+def _grid(options, space, objective, seed, max_concurrent):
     from ray import tune
     from ray.tune.search import BasicVariantGenerator
 
-    return BasicVariantGenerator(random_state=seed), {k: tune.grid_search(d.grid_values()) for k, d in space.items()}, 1
+    grid = {k: tune.grid_search(d.grid_values()) for k, d in space.items()}
+    return BasicVariantGenerator(random_state=seed, max_concurrent=max_concurrent or 0), grid, 1
 
 
-def _tpe(options, space, objective, seed):
+def _tpe(options, space, objective, seed, max_concurrent):
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
@@ -152,7 +153,7 @@ def _tpe(options, space, objective, seed):
                          sampler=sampler), {}, None)
 
 
-def _hyperopt(options, space, objective, seed):
+def _hyperopt(options, space, objective, seed, max_concurrent):
     from ray.tune.search.hyperopt import HyperOptSearch
 
     return (HyperOptSearch(space=convert_space("hyperopt", space), metric=objective.metric, mode=objective.mode,
@@ -163,13 +164,15 @@ TUNE_SEARCHERS = {"random": _random, "grid": _grid, "tpe": _tpe, "hyperopt": _hy
 
 
 def build(name: str, options: Mapping[str, Any], space: Mapping[str, Distribution], *, objective: Objective,
-          seed: int | None, max_epochs: int) -> tuple[Any, dict[str, Any], int | None]:
+          seed: int | None, max_epochs: int, max_concurrent: int | None = None) -> tuple[Any, dict[str, Any], int | None]:
     """Return (Tune search_alg, Tune param_space, num_samples override or None) for a named searcher
-    whose options its spec has checked: ours behind :class:`SearcherAdapter`, or Tune's own."""
+    whose options its spec has checked: ours behind :class:`SearcherAdapter`, or Tune's own.
+    ``max_concurrent`` caps Tune's variant generator (random, grid) itself: Tune's
+    ``max_concurrent_trials`` only wraps ``Searcher``s."""
     from hpo.components import Context, spec
 
     s = spec("search", name)
     if s.build is not None:
         inner = s.build(dict(options), Context(max_epochs, space), seed)
         return SearcherAdapter(lambda sp: inner, space, objective.metric, objective.mode), {}, None
-    return TUNE_SEARCHERS[name](options, space, objective, seed)
+    return TUNE_SEARCHERS[name](options, space, objective, seed, max_concurrent)

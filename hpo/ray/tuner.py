@@ -18,6 +18,7 @@ from typing import Any, Callable
 import ray
 from ray import tune
 from ray.tune.execution.placement_groups import PlacementGroupFactory
+from ray.tune.search import BasicVariantGenerator
 
 from hpo import components, results, searchers
 from hpo.components import Context
@@ -100,10 +101,14 @@ def _trainable(cfg: ExperimentConfig, path: Path, args: dict, train_fn, has_slot
 def run(cfg: ExperimentConfig, path: Path, args: dict, info: cluster.ClusterInfo, train_fn,
         instances: dict[str, Any], restore: bool) -> RunRecord:
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # Tune's console box names its own classes (SearchGenerator, CoreTrialScheduler) and points
+    # TensorBoard at a temporary /tmp/ray session; our own lines say what runs and where results go.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     quiet_trial_failures()
     t0 = time.monotonic()
     if info.dashboard_url:
-        say(f"Ray dashboard: {info.dashboard_url}")
+        token = cluster.token_file()
+        say(f"Ray dashboard: {info.dashboard_url}" + (f" (login token: {token})" if token else ""))
     trainable = _trainable(cfg, path, args, train_fn, info.has_slots)
     if restore:
         _refuse_restart()  # the service checked the snapshot files (hpo.ray.snapshot.check_restorable)
@@ -139,7 +144,7 @@ def quiet_trial_failures() -> None:
     are defaults only: a user who sets them keeps Ray's output.  The traceback stays in each
     trial's ``error.txt``, whose path the failure line and ``trials.parquet`` give."""
     os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # also set in run() for Tune's console box
     tune_log = logging.getLogger("ray.tune.tune")
     if not any(isinstance(f, _DropTrialFailureNoise) for f in tune_log.filters):
         tune_log.addFilter(_DropTrialFailureNoise())
@@ -183,13 +188,23 @@ def _new_tuner(cfg: ExperimentConfig, path: Path, trainable, instances: dict[str
                info: cluster.ClusterInfo) -> tuple[tune.Tuner, SchedulerView, HpoCallback]:
     objective = Objective(cfg.metric, cfg.mode)
     sname = cfg.scheduler.name
+    ray_scheduler = instances.get("scheduler") or build_ray_scheduler(
+        sname, objective=objective, options=cfg.scheduler.options, max_epochs=cfg.budget.max_epochs,
+        seed=cfg.seed, predictor_factory=_predictor_factory(cfg, instances))
+    scheduler = view(ray_scheduler)
+    res = cfg.resources
+    per_trial_cpus = res.workers_per_trial * res.cpus_per_worker
+    max_concurrent = res.max_concurrent or max(1, int(info.num_cpus // per_trial_cpus))
+    cap = None if scheduler.uses_pause else max_concurrent  # pausing runs are capped by resources
     if "search" in instances:
         search_alg, forced = instances["search"], None
         param_space = _space_for_instance(search_alg, cfg)
     else:
         search_alg, param_space, forced = build_search_alg(
             cfg.search.name, cfg.search.options, cfg.space, objective=objective, seed=cfg.seed,
-            max_epochs=cfg.budget.max_epochs)
+            max_epochs=cfg.budget.max_epochs, max_concurrent=cap)
+    if isinstance(search_alg, BasicVariantGenerator):
+        cap = None  # the generator caps itself; Tune's max_concurrent_trials only wraps Searchers
     num_samples = cfg.budget.num_samples
     planned = None if "scheduler" in instances else \
         components.spec("scheduler", sname).planned_trials(cfg.scheduler.options, cfg.budget.max_epochs)
@@ -200,13 +215,6 @@ def _new_tuner(cfg: ExperimentConfig, path: Path, trainable, instances: dict[str
     if forced is not None:
         num_samples = forced * searchers.grid_size(cfg.space)
         say(f"grid search: {searchers.grid_size(cfg.space)} configurations")
-    ray_scheduler = instances.get("scheduler") or build_ray_scheduler(
-        sname, objective=objective, options=cfg.scheduler.options, max_epochs=cfg.budget.max_epochs,
-        seed=cfg.seed, predictor_factory=_predictor_factory(cfg, instances))
-    scheduler = view(ray_scheduler)
-    res = cfg.resources
-    per_trial_cpus = res.workers_per_trial * res.cpus_per_worker
-    max_concurrent = res.max_concurrent or max(1, int(info.num_cpus // per_trial_cpus))
     if scheduler.uses_pause and not info.has_slots:
         log.warning("cluster has no '%s' resource: concurrency of the pausing scheduler %r is bounded by "
                     "CPUs only (start nodes with --resources '{\"%s\": N}' to cap it)", cluster.SLOT, sname,
@@ -221,21 +229,52 @@ def _new_tuner(cfg: ExperimentConfig, path: Path, trainable, instances: dict[str
         f"scheduler {cfg.scheduler.name}, search {cfg.search.name}"
         + (f", predictor {cfg.predictor.name}" if cfg.predictor else "")
         + f", up to {max_concurrent} concurrent, results in {path}")
+    if "tensorboard" in cfg.tracking:
+        say(f"TensorBoard: tensorboard --logdir {path}")
+    if "mlflow" in cfg.tracking:
+        say(f"MLflow: mlflow ui --backend-store-uri {mlflow_uri(path)}")
     tuner = tune.Tuner(
         trainable,
         param_space=param_space,
         tune_config=tune.TuneConfig(
             metric=cfg.metric, mode=cfg.mode, num_samples=num_samples if forced is None else 1,
             search_alg=search_alg, scheduler=ray_scheduler,
-            max_concurrent_trials=None if scheduler.uses_pause else max_concurrent,
+            max_concurrent_trials=cap,
             time_budget_s=cfg.budget.time_limit_s, reuse_actors=cfg.resources.workers_per_trial == 1),
         run_config=tune.RunConfig(
-            name=cfg.name, storage_path=str(path.parent), callbacks=[callback, metrics_callback], verbose=0,
+            name=cfg.name, storage_path=str(path.parent),
+            callbacks=[callback, metrics_callback, *tracking_callbacks(cfg, path)], verbose=0,
             stop=guard,
             failure_config=tune.FailureConfig(max_failures=2),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=None)),  # pruned by HpoCallback, after snapshots
     )
     return tuner, scheduler, callback
+
+
+def mlflow_uri(path: Path) -> str:
+    """MLflow's store for an experiment: one SQLite file beside its results (MLflow 3 retired the
+    plain-folder store)."""
+    return f"sqlite:///{path / 'mlflow.db'}"
+
+
+def tracking_callbacks(cfg: ExperimentConfig, path: Path) -> list:
+    """Ray Tune's own logger callbacks for ``tracking:``: TensorBoard event files in each trial's
+    folder under the experiment (``tensorboard --logdir STORAGE/NAME``), MLflow runs in a local SQLite
+    store ``STORAGE/NAME/mlflow.db`` (``mlflow ui --backend-store-uri sqlite:///STORAGE/NAME/mlflow.db``)."""
+    out = []
+    if "tensorboard" in cfg.tracking:
+        from ray.tune.logger import TBXLoggerCallback
+
+        out.append(TBXLoggerCallback())
+    if "mlflow" in cfg.tracking:
+        from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+        for name in ("mlflow", "alembic"):  # schema set-up chatter on the first run
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+        out.append(MLflowLoggerCallback(tracking_uri=mlflow_uri(path), experiment_name=cfg.name,
+                                        save_artifact=False))
+    return out
 
 
 def _space_for_instance(search_alg, cfg: ExperimentConfig) -> dict[str, Any]:

@@ -46,6 +46,12 @@ def _swift(opts: Mapping[str, Any], ctx: Context, seed, predictor_factory):
     return SwiftHyperbandCore(ctx.max_epochs, predictor_factory, **opts)
 
 
+def _predictive(opts: Mapping[str, Any], ctx: Context, seed, predictor_factory):
+    from .predictive import PredictiveCore
+
+    return PredictiveCore(ctx.max_epochs, **opts)
+
+
 def _bracket_trials(options: Mapping[str, Any], max_epochs: int) -> int:
     return hyperband_trials(max_epochs, options["eta"])
 
@@ -58,6 +64,8 @@ SPECS: dict[str, Spec] = {s.name: s for s in (
          _check("hyperband"), _hyperband, pauses=lambda o: True, planned_trials=_bracket_trials),
     Spec("scheduler", "swift", "Swift-Hyperband: Hyperband with a learning-curve predictor per round",
          _check("swift"), _swift, pauses=lambda o: True, needs_predictor=True, planned_trials=_bracket_trials),
+    Spec("scheduler", "predictive", "asynchronous rungs; stops on calibrated learning-curve predictions, "
+         "ASHA's rank rule until the predictor earns trust", _check("predictive"), _predictive),
 )}
 
 

@@ -6,10 +6,13 @@ Parallel Hyperparameter Tuning", MLSys 2020 (arXiv:1810.05934).
 Rungs are at ``grace_period * eta**k`` epochs (below ``max_epochs``); a trial completes at
 ``max_epochs``.  Two variants:
 
-* ``"stop"`` (early-stopping ASHA, as in Ray's ``AsyncHyperBandScheduler``): when a trial reaches
-  a rung it continues iff its loss is ``<=`` the ``1/eta`` quantile (linear interpolation) of all
-  losses recorded at that rung so far, itself included; otherwise it is stopped
-  (``Outcome.STOPPED_RUNG`` at rung ``r``).
+* ``"stop"`` (early-stopping ASHA, Ray's ``AsyncHyperBandScheduler`` rule): when a trial reaches
+  a rung it is compared with the losses recorded at that rung *before* it arrived: it continues
+  iff the rung is still empty or its loss is ``<=`` their ``1/eta`` quantile (linear
+  interpolation, NaNs ignored); otherwise it is stopped (``Outcome.STOPPED_RUNG`` at rung ``r``).
+  Its own loss is recorded afterwards either way.  The cutoff is computed exactly as Ray does
+  (the ``1 - 1/eta`` percentile of the negated losses), so decisions agree bit for bit
+  (``tests/test_asha_matches_ray.py``).
 * ``"promote"`` (the paper's Algorithm 2): a trial PAUSEs at each rung.  A free worker resumes the
   best paused trial that is among the top ``floor(|rung|/eta)`` of its rung, searching rungs from
   the top down; if none qualifies it starts a new trial.  When no trial is running, none is
@@ -18,6 +21,7 @@ Rungs are at ``grace_period * eta**k`` epochs (below ``max_epochs``); a trial co
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
 import numpy as np
@@ -27,6 +31,16 @@ from hpo.protocols import CONTINUE, PAUSE, STOP, Decision, Outcome, StopReason
 from .base import CoreBase
 
 VARIANTS = ("stop", "promote")
+
+
+def rank_cutoff(prior: list[float], eta: int) -> float:
+    """Ray's ASHA cutoff in loss terms: ``-percentile(-prior, 100 * (1 - 1/eta))`` (NaNs ignored);
+    ``+inf`` (everyone continues) while the rung is empty or holds only NaNs.  Negation is exact,
+    so ``loss <= cutoff`` is Ray's ``-loss >= cutoff_reward`` to the last bit."""
+    vals = np.asarray(prior, dtype=float)
+    if vals.size == 0 or np.isnan(vals).all():
+        return math.inf
+    return float(-np.nanpercentile(-vals, (1 - 1 / eta) * 100))
 
 
 class ASHACore(CoreBase):
@@ -53,14 +67,13 @@ class ASHACore(CoreBase):
         reached = [m for m in self.milestones if top < m <= epoch]
         if not reached:
             return CONTINUE
-        for m in reached:  # normally one; several only if the driver skipped epochs
-            self.rungs[m].append((trial_id, self.loss_at(trial_id, m)))
-        self.top_rung[trial_id] = reached[-1]
         m = reached[-1]
+        prior = [v for _, v in self.rungs[m]]  # the rung as it stood before this trial arrived
+        for r in reached:  # normally one; several only if the driver skipped epochs
+            self.rungs[r].append((trial_id, self.loss_at(trial_id, r)))
+        self.top_rung[trial_id] = m
         if self.variant == "stop":
-            losses = np.array([v for _, v in self.rungs[m]])
-            cutoff = float(np.quantile(losses, 1.0 / self.eta))
-            if self.loss_at(trial_id, m) <= cutoff:
+            if self.loss_at(trial_id, m) <= rank_cutoff(prior, self.eta):
                 return CONTINUE
             self.stop(trial_id, StopReason(Outcome.STOPPED_RUNG, rung=m, rule="rank"))
             return STOP

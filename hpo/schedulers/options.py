@@ -15,6 +15,9 @@ OPTIONS: dict[str, dict[str, tuple[Any, Any]]] = {
     "hyperband": {"eta": ("int", 2)},
     "swift": {"eta": ("int", 2), "d": ("int", 15), "k": ("float", 0.5), "kc": ("float", 0.5),
               "q": ("float", 0.25), "refit": ("bool", False)},
+    # defaults: leave-one-table-out choice (benchmarks/results/predictive_defaults.md)
+    "predictive": {"eta": ("int", 2), "k": ("int", 5), "threshold": ("float", 0.1),
+                   "min_pairs": ("int", 10), "min_calib": ("int", 8), "min_coverage": ("float", 0.8)},
 }
 
 
@@ -67,6 +70,12 @@ def validate(name: str, options: dict[str, Any] | None, max_epochs: int) -> dict
     if "eta" in out:
         _check(out["eta"] >= 2, "eta", "eta must be >= 2")
         _check(out["eta"] <= max_epochs, "eta", f"eta must be <= max_epochs ({max_epochs})")
+    if name == "predictive":
+        _check(out["k"] >= 1, "k", "k (the top-k a trial must be able to join) must be >= 1")
+        _check(0.0 <= out["threshold"] < 1.0, "threshold", "threshold must be in [0, 1)")
+        _check(out["min_pairs"] >= 3, "min_pairs", "min_pairs must be >= 3")
+        _check(out["min_calib"] >= 1, "min_calib", "min_calib must be >= 1")
+        _check(0.0 <= out["min_coverage"] <= 1.0, "min_coverage", "min_coverage must be in [0, 1]")
     if name == "swift":
         _check(out["d"] >= 2, "d", "d (curves needed before a predictor is fitted) must be >= 2")
         _check(0.0 <= out["k"] <= 1.0, "k", "k must be in [0, 1]")

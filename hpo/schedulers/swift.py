@@ -22,6 +22,14 @@ Round ``i`` of a bracket (trials resumed at ``r_prev``, round budget ``r_i``, ``
    than ``n_next`` trials would reach ``r_i``, the best-predicted partial trials are added; the
    others stop (``Outcome.STOPPED_PREDICTOR``, loss +inf for the rung);
 6. the usual successive-halving cut at ``r_i``.
+
+``d`` scales with the run: the core uses ``d_eff = min(d, max(2, n_max // eta))`` curves, where
+``n_max`` is the size of Hyperband's largest bracket.  ``n_max // eta`` is the number of trials that
+survive that bracket's first cut, so some of its first-round trials are always left for the
+predictor to judge.  With the default ``d = 15`` nothing changes for R = 100 (``n_max = 64``), while
+for R = 12, eta = 2 (``n_max = 8``) ``d_eff = 4`` and the predictor fires; with a fixed ``d = 15``
+every trial of every round became a reference trial and no prediction was ever made.  A lowered
+``d`` is noted in ``notes()``; so is a run that ends without one predictor decision.
 """
 from __future__ import annotations
 
@@ -34,6 +42,7 @@ import numpy as np
 from hpo.protocols import Outcome, Predictor, StopReason
 
 from .base import json_floats
+from .brackets import bracket_size, s_max
 from .hyperband import HyperbandCore
 from .successive_halving import SHBracket
 
@@ -86,6 +95,15 @@ class CurvePool:
         self.fit_log = [tuple(x) for x in st["fit_log"]]
 
 
+def max_bracket(max_epochs: int, eta: int) -> int:
+    return bracket_size(s_max(max_epochs, eta), s_max(max_epochs, eta), eta)
+
+
+def effective_d(d: int, max_epochs: int, eta: int) -> int:
+    """Curves needed before a predictor is fitted: ``min(d, max(2, n_max // eta))``."""
+    return min(int(d), max(2, max_bracket(max_epochs, eta) // eta))
+
+
 class SwiftBracket(SHBracket):
     continue_across_rounds = False  # reference trials are the first dispatched of each round
 
@@ -125,7 +143,7 @@ class SwiftBracket(SHBracket):
     def on_progress(self, trial_id: str, epoch: int) -> None:
         c, pool = self.core, self.core.pool
         if self.roles[trial_id] == "partial" and epoch >= self.decision_epoch:
-            missing = c.d - pool.count(self.r_i)
+            missing = c.d_eff - pool.count(self.r_i)
             if self.n_ref_sent < c.k * self.n_next or self.n_ref_sent - self.n_ref_done < missing:
                 self.roles[trial_id] = "ref"
                 self.n_ref_sent += 1
@@ -173,7 +191,7 @@ class SwiftBracket(SHBracket):
             chosen = order[: self.n_next - self.n_ref_done]
         chosen_set = set(chosen)
         for i, t in enumerate(parts):  # the decision log behind "predicted vs true" plots
-            c.decisions.append({"trial_id": t, "bracket": self.index, "rung": r, "epoch": e,
+            c.decisions.append({"trial_id": t, "bracket": self.index, "rung": r, "epoch": e, "target": r,
                                 "predicted": float(pred[i]), "threshold": threshold,
                                 "continued": i in chosen_set})
         for i, t in enumerate(parts):
@@ -208,22 +226,31 @@ class SwiftHyperbandCore(HyperbandCore):
         if not (d >= 1 and 0 <= k <= 1 and 0 < kc <= 1 and 0 <= q <= 1):
             raise ValueError(f"bad Swift options d={d}, k={k}, kc={kc}, q={q}")
         self.d, self.k, self.kc, self.q, self.refit = int(d), float(k), float(kc), float(q), bool(refit)
-        self.pool = CurvePool(predictor_factory, self.d, self.refit)
+        self.d_eff = effective_d(self.d, int(max_epochs), int(eta))
+        self.pool = CurvePool(predictor_factory, self.d_eff, self.refit)
         self.notes: list[str] = []
+        if self.d_eff < self.d:
+            self.notes.append(f"swift: d lowered from {self.d} to {self.d_eff} for max_epochs="
+                              f"{max_epochs}, eta={eta} (largest bracket has {max_bracket(max_epochs, eta)} "
+                              "trials)")
         self.decisions: list[dict[str, Any]] = []  # one record per predictor decision
         super().__init__(max_epochs, eta)
 
     def decision_log(self) -> list[dict[str, Any]]:
         return list(self.decisions)
 
+    def run_notes(self) -> list[str]:
+        """Lines for the end of the run (``hpo.protocols.Diagnostics``): a lowered ``d``, rungs
+        left without a predictor, and a run whose predictor never made a decision."""
+        out = list(self.notes)
+        if not self.decisions:
+            out.append(f"swift: the predictor never made a decision ({len(self.pool.fit_log)} fits; "
+                       f"it needs {self.d_eff} complete curves at a rung and trials left to judge "
+                       "there): this run was plain Hyperband")
+        return out
+
     def predictor_fit_seconds(self) -> list[float]:
         return list(self.pool.fit_seconds)
-
-    def run_notes(self) -> list[str]:
-        if self.decisions:
-            return []
-        return [f"the predictor made no decision in this run: Swift needs d={self.d} epochs of curves and a "
-                f"rung after epoch {self.d} (max_epochs={self.max_epochs}); every stop was a rank cut"]
 
     def options(self) -> dict[str, Any]:
         return {"eta": self.eta, "d": self.d, "k": self.k, "kc": self.kc, "q": self.q, "refit": self.refit}

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from trainables.fastjet_quiet import cluster_sequence
+
 from .schema import N_FEATURES
 
 B_FIELD = 4.0  # T
@@ -123,7 +125,7 @@ def _cluster(deposits, n_particles, rng):
         pj = fj.PseudoJet(ptk * np.cos(dphi[k]), ptk * np.sin(dphi[k]), ptk * np.sinh(deta[k]), etot[k])
         pj.set_user_index(k)
         pjs.append(pj)
-    seq = fj.ClusterSequence(pjs, fj.JetDefinition(fj.antikt_algorithm, 0.04))
+    seq = cluster_sequence(pjs, fj.JetDefinition(fj.antikt_algorithm, 0.04))
     clusters = sorted(seq.inclusive_jets(0.0), key=lambda j: -j.e())
     X = np.zeros((len(clusters), N_FEATURES))
     share = np.zeros((n_particles, len(clusters)))

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from trainables.fastjet_quiet import cluster_sequence
+
 JET_R, JET_PTMIN, MATCH_DR, MET_MIN = 0.4, 5.0, 0.1, 5.0
 _JETDEF = None
 
@@ -35,7 +37,7 @@ def cluster_jets(pt, eta, phi, energy, ptmin: float = JET_PTMIN) -> np.ndarray:
     pjs = [fj.PseudoJet(float(px[i]), float(py[i]), float(pz[i]), float(e[i])) for i in range(len(a))]
     if not pjs:
         return np.zeros((0, 3))
-    seq = fj.ClusterSequence(pjs, _jet_definition())
+    seq = cluster_sequence(pjs, _jet_definition())
     return np.array([(j.pt(), j.eta(), j.phi_std()) for j in seq.inclusive_jets(ptmin)]).reshape(-1, 3)
 
 

@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from trainables.fastjet_quiet import cluster_sequence
+
 from .features import constituent_columns, wrap_phi
 from .hls4ml import JET_FEATURES, write_jets
 
@@ -73,7 +75,7 @@ def _pythia(proc: str, seed: int, p: GenerationParams):
 
 def _softdrop_mass(jet, fj, zcut: float = 0.1, r0: float = 0.8) -> float:
     """mMDT (soft drop, beta = 0) groomed mass, as HLS4ML's j_mass_mmdt."""
-    cs = fj.ClusterSequence(list(jet.constituents()), fj.JetDefinition(fj.cambridge_algorithm, 1.5))
+    cs = cluster_sequence(list(jet.constituents()), fj.JetDefinition(fj.cambridge_algorithm, 1.5))
     j = fj.sorted_by_pt(cs.inclusive_jets())[0]
     p1, p2 = fj.PseudoJet(), fj.PseudoJet()
     while j.has_parents(p1, p2):
@@ -124,7 +126,7 @@ def _generate_chunk(task: tuple[str, int, int, GenerationParams]) -> tuple[np.nd
             part = ev[i]
             if part.isFinal() and part.idAbs() not in _INVISIBLE:
                 particles.append(fj.PseudoJet(part.px(), part.py(), part.pz(), part.e()))
-        cluster_seq = fj.ClusterSequence(particles, jet_def)  # must outlive jet.constituents()
+        cluster_seq = cluster_sequence(particles, jet_def)  # must outlive jet.constituents()
         jets = fj.sorted_by_pt(cluster_seq.inclusive_jets(100.0))
         if not jets:
             continue

@@ -20,7 +20,7 @@ from hpo import distributed
 
 from .data import Split, load_split, load_splits
 from .losses import (assign_clusters, confusion, focal_loss, hungarian_accuracy_from_confusion,
-                     kmeans_centroids, kmeans_loss)
+                     kmeans_centroids, kmeans_loss, mass_kmeans_accuracy)
 from .model import UClusterNet
 
 log = logging.getLogger(__name__)
@@ -140,6 +140,11 @@ def train_loop(config: dict) -> None:
         start, centroids_ready = int(ckpt["epoch"]) + 1, bool(ckpt["centroids_ready"])
     model = distributed.wrap_model(core)
     core = distributed.unwrap_model(model)
+    # k-means on the jet mass alone: the reference the learned clustering must beat (hpo.physics_report)
+    baselines = {"baseline_cluster_acc": mass_kmeans_accuracy(val.mass, val.truth, cfg["n_clusters"], cfg["seed"])}
+    if test is not None:
+        baselines["test_baseline_cluster_acc"] = mass_kmeans_accuracy(test.mass, test.truth, cfg["n_clusters"],
+                                                                      cfg["seed"])
     x_all = torch.from_numpy(train.x)
     y_all = torch.from_numpy(train.mass_bin)
     mine = torch.arange(rank, len(train), world_size)  # this worker's shard
@@ -171,6 +176,7 @@ def train_loop(config: dict) -> None:
             pick = torch.from_numpy(np.random.default_rng(cfg["seed"] + epoch).choice(len(train), n, replace=False))
             recalibrate_batchnorm(core, x_all[pick], cfg["batch_size"], dev)
         metrics = evaluate(model, core, val, cfg, alpha, joint, dev)
+        metrics.update(baselines)  # the mass-only reference on the same jets (constant per trial)
         if test is not None:  # independent sample: scores the trial chosen on the validation jets
             metrics.update({f"test_{k}": v for k, v in evaluate(model, core, test, cfg, alpha, joint, dev).items()})
         if not all(math.isfinite(v) for v in metrics.values()):
