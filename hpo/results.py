@@ -205,6 +205,22 @@ def check_not_fewer(old: Path, trials: pd.DataFrame) -> None:
                                 "kept the existing results and wrote nothing")
 
 
+def check_keeps(trials: pd.DataFrame, record: dict[str, Any] | None) -> None:
+    """Refuse (``FewerResultsError``) a resumed run's table that lost a trial of ``record`` (the
+    ``hpo_state.json`` the resume started from), or has fewer epochs for one that had ended."""
+    if not record:
+        return
+    epochs = dict(zip(trials["trial_id"], trials["epochs"])) if not trials.empty else {}
+    ended = {t for t, s in record.get("statuses", {}).items() if s == "TERMINATED"}
+    for tid, t in record.get("store", {}).get("trials", {}).items():
+        if tid not in epochs:
+            raise FewerResultsError(f"the resumed run lost trial {tid}, which hpo_state.json holds; kept the "
+                                    "existing results and wrote nothing")
+        if tid in ended and int(epochs[tid]) < int(t.get("epochs", 0)):
+            raise FewerResultsError(f"the resumed run has {int(epochs[tid])} epochs of trial {tid}, hpo_state.json "
+                                    f"{int(t['epochs'])}; kept the existing results and wrote nothing")
+
+
 def flush_curves(path: Path, store: CurveStore) -> None:
     path.mkdir(parents=True, exist_ok=True)
     atomic_write(path / "curves.parquet", lambda p: store.curves().to_parquet(p, index=False))

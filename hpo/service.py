@@ -68,9 +68,11 @@ def run_experiment(cfg: ExperimentConfig, *, train_fn: Callable[[dict], Any] | N
 
 def resume_experiment(results_path: str | os.PathLike, *, address: str | None = None,
                       num_cpus: int | None = None, object_store_memory: int | None = None,
-                      verbose: bool = True) -> results.ExperimentResult:
+                      verbose: bool = True, train_fn: Callable[[dict], Any] | None = None) -> results.ExperimentResult:
     """Continue an experiment whose driver died: completed trials are kept, paused and running ones
-    resume from their checkpoints, scheduler and searcher state come back from the last snapshot."""
+    resume from their checkpoints, scheduler and searcher state come back from the last snapshot.
+    ``train_fn``: the training function of an experiment that ran a Python callable (one defined
+    in the user's script, ``__main__``), which only that script can give back."""
     from . import config as config_mod
     from .ray import tuner
 
@@ -79,26 +81,39 @@ def resume_experiment(results_path: str | os.PathLike, *, address: str | None = 
         raise ConfigError(f"{path} is not an hpo results directory (no {CONFIG_FILE})", "resume")
     if not tuner.can_restore(path):
         raise ConfigError(f"{path} holds no Ray Tune experiment state to resume from", "resume")
+    from .ray import snapshot
+
+    snapshot.check_restorable(path)  # before Ray starts: a torn or missing snapshot is refused
+    before = snapshot.read_state(path)  # our own record: the resumed run must keep all of it
     data = config_mod.load_yaml(path / CONFIG_FILE)
     data["storage"], data["name"] = str(path.parent), path.name
     for role in ("scheduler", "search", "predictor"):
         if isinstance(data.get(role), dict) and data[role].get("name") == "instance":
             data.pop(role)  # the instance itself comes back from Tune's snapshot
-    cfg = config_mod.from_dict(data, source=str(path / CONFIG_FILE))
+    trainable = data.get("trainable")
+    trainable = str(trainable.get("name", "")) if isinstance(trainable, dict) else str(trainable or "")
+    if trainable == CALLABLE_PLACEHOLDER or trainable.startswith("__main__:"):
+        if train_fn is None:
+            fn = trainable.split(":", 1)[1] if trainable.startswith("__main__:") else "train"
+            raise ConfigError(f"this experiment ran a function defined in a script ({trainable}); resume it "
+                              f"from that script with hpo.resume({str(path)!r}, trainable={fn})", "resume")
+    checked = dict(data)
+    if train_fn is not None:  # the script's function runs; its recorded name is not imported
+        checked["trainable"] = {**(data["trainable"] if isinstance(data["trainable"], dict) else {}),
+                                "name": CALLABLE_PLACEHOLDER}
+    cfg = config_mod.from_dict(checked, source=str(path / CONFIG_FILE))
     cfg = config_mod.apply_overrides(cfg, source=str(path / CONFIG_FILE), num_cpus=num_cpus)
     cfg.address = address
-    if cfg.trainable == CALLABLE_PLACEHOLDER:
-        raise ConfigError("this experiment ran a Python callable: resume it from your script with "
-                          "hpo.resume(DIR)", "resume")
     info = tuner.connect(cfg, object_store_memory)
     try:
-        record = tuner.run(cfg, path, dict(cfg.trainable_args), info, None, {}, restore=True)
-        return _finish(cfg, path, record, data, verbose)
+        record = tuner.run(cfg, path, dict(cfg.trainable_args), info, train_fn, {}, restore=True)
+        return _finish(cfg, path, record, data, verbose, before=before)
     finally:
         tuner.cluster.disconnect(info)
 
 
-def _finish(cfg: ExperimentConfig, path: Path, record, resolved: dict, verbose: bool) -> results.ExperimentResult:
+def _finish(cfg: ExperimentConfig, path: Path, record, resolved: dict, verbose: bool,
+            before: dict | None = None) -> results.ExperimentResult:
     space_keys = list(cfg.space)
     store = record.store
     reasons = dict(record.reasons)
@@ -109,6 +124,10 @@ def _finish(cfg: ExperimentConfig, path: Path, record, resolved: dict, verbose: 
                                   statuses=record.statuses, errors=record.errors, reasons=reasons,
                                   time_limited=limit is not None and time.monotonic() - record.t0 >= limit - 1)
     best = results.pick_best(trials, cfg.metric, cfg.mode, cfg.budget.max_epochs)
+    results.check_keeps(trials, before)
+    from .ray.snapshot import kill_point
+
+    kill_point("finish")  # tests: a crash after the run, before its results are written
     results.write(path, store, trials, resolved, best, space_keys)
     diagnostics = record.scheduler.diagnostics()
     if diagnostics is not None:
@@ -130,6 +149,31 @@ def _finish(cfg: ExperimentConfig, path: Path, record, resolved: dict, verbose: 
         float(best[cfg.metric]) if best is not None else None, trials, store.curves())
 
 
+def _sort_loss(objective: Objective):
+    def loss(v):
+        try:
+            return objective.loss(float(v))
+        except (TypeError, ValueError):  # a trial that never reported a value sorts last
+            return float("inf")
+    return loss
+
+
+def failure_lines(trials) -> list[str]:
+    """One line per distinct failure reason (not per trial): a wrong metric key in the training
+    script fails every trial the same way, and reads as one line."""
+    failed = trials[trials["outcome"] == Outcome.FAILED.value]
+    groups: dict[str, list[str]] = {}
+    for _, row in failed.iterrows():
+        why = str(row["stop_reason"]).split(" (log: ", 1)[0]
+        groups.setdefault(why, []).append(str(row["trial_id"]))
+    lines = []
+    for why, ids in groups.items():
+        who = f"trial {ids[0]}" if len(ids) == 1 else \
+            f"{len(ids)} trials ({', '.join(ids[:3])}{', ...' if len(ids) > 3 else ''})"
+        lines.append(f"{who} failed: {why}")
+    return lines
+
+
 def summary(trials, best, metric, mode, space_keys, wall, path) -> None:
     import pandas as pd
 
@@ -138,12 +182,13 @@ def summary(trials, best, metric, mode, space_keys, wall, path) -> None:
     words = ", ".join(f"{v} {Outcome(k).label}" for k, v in counts.items())
     say(f"done in {wall:.0f} s: {len(trials)} trials ({words}), {epochs} epochs")
     if not trials.empty:
-        failed = trials[trials["outcome"] == Outcome.FAILED.value]
-        for _, row in failed.iterrows():
-            say(f"trial {row['trial_id']} failed: {row['stop_reason']}")
-        top = trials.sort_values(metric, key=lambda v: v.map(Objective(metric, mode).loss)).head(5)
-        with pd.option_context("display.width", 160, "display.max_columns", 20):
-            print(top[["trial_id", metric, "epochs", "outcome", "stop_reason"] + space_keys].to_string(index=False))
+        for line in failure_lines(trials):
+            say(line)
+        scored = trials[trials[metric].notna()]  # failed trials are summed up above, not listed
+        top = scored.sort_values(metric, key=lambda v: v.map(_sort_loss(Objective(metric, mode)))).head(5)
+        if not top.empty:
+            with pd.option_context("display.width", 160, "display.max_columns", 20):
+                print(top[["trial_id", metric, "epochs", "outcome", "stop_reason"] + space_keys].to_string(index=False))
     if best is not None:
         say(f"best {metric} = {best[metric]:.6g} (trial {best['trial_id']}, {int(best['epochs'])} epochs)")
         say("best config: " + ", ".join(f"{k}={results._plain(best[k])!r}" for k in space_keys))

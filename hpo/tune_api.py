@@ -93,10 +93,18 @@ def _callable_name(fn: Callable) -> str:
     return "hpo.ray.trial:_callable"
 
 
-def resume(results_dir: str | os.PathLike, *, address: str | None = None, num_cpus: int | None = None,
-           verbose: bool = True) -> ExperimentResult:
-    """Continue an experiment (run by the CLI or with a registered trainable) whose driver stopped."""
+def resume(results_dir: str | os.PathLike, *, trainable: Callable[[dict], Any] | None = None,
+           address: str | None = None, num_cpus: int | None = None, verbose: bool = True) -> ExperimentResult:
+    """Continue an experiment whose driver stopped.
+
+    ``trainable``: for an experiment whose training function was passed to ``hpo.tune`` as a
+    Python function defined in your script (``__main__``), pass that same function from that same
+    script: ``hpo.resume(DIR, trainable=train)``.  A registered name or ``module:function``
+    comes back from the results directory by itself."""
     preflight.check_address(address, source="<call>")
+    if trainable is not None and not callable(trainable):
+        raise ConfigError(f"trainable must be the training function, got {type(trainable).__name__}",
+                          "trainable", "<call>")
     from .service import resume_experiment
 
-    return resume_experiment(results_dir, address=address, num_cpus=num_cpus, verbose=verbose)
+    return resume_experiment(results_dir, address=address, num_cpus=num_cpus, verbose=verbose, train_fn=trainable)

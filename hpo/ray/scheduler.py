@@ -6,8 +6,10 @@ Ray Tune 2.60 scheduler API (``ray.tune.schedulers.TrialScheduler``).  The adapt
 * reads the epoch from ``result["hpo_epoch"]`` (``hpo.protocols.EPOCH_KEY``, monotonic across
   pause/resume, unlike ``training_iteration``) and turns ``result[metric]`` into the core's loss
   with :class:`hpo.protocols.Objective` (cores minimise);
-* raises ``KeyError`` for a result without the metric or the epoch (Ray's own schedulers silently
-  continue, hiding typos);
+* fails (STOP, ``Outcome.FAILED`` with the reason) a trial whose result lacks the metric or the
+  epoch, has a non-numeric metric, or carries ``hpo.ray.runtime.FAULT_KEY`` (our trial function's
+  report of such a fault): the fault stays inside that trial and the run goes on (Ray's own
+  schedulers silently continue, hiding typos);
 * stops a trial with a NaN/inf metric (``Outcome.NON_FINITE``, worst loss);
 * forwards PAUSE (Tune checkpoints the trial; it resumes from that checkpoint) and stops, through
   ``tune_controller.stop_trial``, the paused trials the core dropped, including those whose pause
@@ -63,6 +65,13 @@ class CoreTrialScheduler(FIFOScheduler):
         self._order: list[str] = []  # trial ids in the order Tune added them
         self._unended: list[str] = []  # the same, less the trials Tune has ended (pruned as seen)
         self._reasons: dict[str, StopReason] = {}
+        self._recovering: list[str] = []  # failed trials Tune requeues for a retry
+        self._restoring = False  # set by set_state (Tuner.restore) until the controller's first step
+
+    def __setstate__(self, state: dict) -> None:  # pickled (Tune's snapshot) before _recovering existed
+        self.__dict__.update(state)
+        self.__dict__.setdefault("_recovering", [])
+        self.__dict__["_restoring"] = False
 
     # ---- search properties ------------------------------------------------------------------
     def set_search_properties(self, metric: str | None, mode: str | None, **spec) -> bool:
@@ -84,14 +93,22 @@ class CoreTrialScheduler(FIFOScheduler):
             self._unended.append(tid)
         self._trials[tid] = trial
         known = self.core.trial_status(tid)
+        if tid in self._recovering:
+            return  # a retry of a failed trial: it stays PENDING and runs again
         if known is None:
             self.core.on_trial_add(tid)
             return
-        # Re-added by ``Tuner.restore`` after our state came back from the same snapshot.  Tune
-        # requeues every unfinished trial as PENDING and starts it at once, and its snapshot can lag
-        # on trials that were stopped while paused.  A trial the core holds at a rung goes back to
-        # PAUSED (else it trains past its rung); one the core ended stays ended.  Tune files the
-        # trial under ``trial.status`` right after this call, so setting the status is enough.
+        if not self._restoring:
+            return  # Tune re-adds a trial it requeued: it has already filed it as PENDING
+        # Re-added by ``Tuner.restore`` (``TuneController.resume``: our state came back from the
+        # same snapshot just before) and before the controller's first step.  Tune requeues every
+        # unfinished trial as PENDING and would start it at once, and its snapshot can lag on trials
+        # that were stopped while paused.  A trial the core holds at a rung goes back to PAUSED
+        # (else it trains past its rung); one the core ended stays ended.  ``add_trial`` files the
+        # trial under ``trial.status`` right after this call, so setting the status here is
+        # consistent.  Outside the restore (``_restoring`` is cleared at the first
+        # ``choose_trial_to_run``) a status is never changed here: the trial is already filed, and
+        # changing it made Tune's ``assert trial.status == Trial.PENDING`` fail.
         if trial.status == Trial.PENDING and known == "paused":
             trial.set_status(Trial.PAUSED)
         elif trial.status == Trial.PENDING and known in ENDED:
@@ -100,30 +117,35 @@ class CoreTrialScheduler(FIFOScheduler):
     def on_trial_result(self, tune_controller, trial: Trial, result: dict) -> str:
         if not self._metric:
             raise ValueError("the scheduler has no metric: pass metric=... to the scheduler or TuneConfig")
-        if self._metric not in result:
-            raise KeyError(f"trial {trial.trial_id} reported no {self._metric!r} (got "
-                           f"{sorted(k for k in result if not k.startswith('_'))[:12]}); "
-                           "check the experiment's metric name")
-        if EPOCH_KEY not in result:
-            raise KeyError(f"trial {trial.trial_id} reported without {EPOCH_KEY!r}: report through "
-                           "hpo.report(...) so the scheduler can count epochs across pauses")
+        why = _result_fault(result, self._metric)
+        if why is not None:  # this trial broke the report contract: it fails, the run goes on
+            return self._fail(tune_controller, trial, why, epoch=int(result.get(EPOCH_KEY) or 0))
         value = result[self._metric]
-        try:
-            loss = Objective(self._metric, self._mode or "min").loss(float(value))
-        except (TypeError, ValueError):
-            raise TypeError(f"trial {trial.trial_id}: metric {self._metric!r} is not a number: "
-                            f"{value!r}") from None
+        loss = Objective(self._metric, self._mode or "min").loss(float(value))
         if not math.isfinite(loss):
             self._reasons[trial.trial_id] = StopReason(Outcome.NON_FINITE, epoch=int(result[EPOCH_KEY]))
         decision = self.core.on_result(trial.trial_id, int(result[EPOCH_KEY]), loss)
         self._apply_stops(tune_controller)
         return _TUNE_DECISION[decision]
 
+    def _fail(self, tune_controller, trial: Trial, why: str, epoch: int) -> str:
+        self._reasons[trial.trial_id] = StopReason(Outcome.FAILED, epoch=max(0, epoch - 1), detail=why)
+        self.core.on_trial_remove(trial.trial_id)
+        self._apply_stops(tune_controller)
+        return TrialScheduler.STOP
+
     def on_trial_complete(self, tune_controller, trial: Trial, result: dict) -> None:
         self.core.on_trial_complete(trial.trial_id)
         self._apply_stops(tune_controller)
 
     def on_trial_error(self, tune_controller, trial: Trial) -> None:
+        if trial.status == Trial.ERROR:
+            # Tune 2.60 retries a failed trial (FailureConfig.max_failures): it marks it ERROR, calls
+            # this, then requeues it PENDING through on_trial_add.  The core keeps it; it runs again
+            # from its last checkpoint, first in line (choose_trial_to_run).  A final failure comes
+            # here while the trial is still RUNNING or PENDING.
+            self._recovering.append(trial.trial_id)
+            return
         self._reasons.setdefault(trial.trial_id, StopReason(Outcome.FAILED))
         self.core.on_trial_remove(trial.trial_id)
         self._apply_stops(tune_controller)
@@ -133,6 +155,7 @@ class CoreTrialScheduler(FIFOScheduler):
         self._apply_stops(tune_controller)
 
     def choose_trial_to_run(self, tune_controller) -> Trial | None:
+        self._restoring = False  # the controller runs: every restored trial has been filed
         search_alg = getattr(tune_controller, "search_alg", None)
         if search_alg is not None and search_alg.is_finished():
             self.core.seal()
@@ -141,6 +164,11 @@ class CoreTrialScheduler(FIFOScheduler):
                          if tid not in trials or trials[tid].status not in (Trial.TERMINATED, Trial.ERROR)]
         runnable = [tid for tid in self._unended
                     if tid in trials and trials[tid].status in (Trial.PENDING, Trial.PAUSED)]
+        for tid in list(self._recovering):
+            if trials[tid].status == Trial.PENDING:
+                self._recovering.remove(tid)
+                if self.core.trial_status(tid) not in ENDED:
+                    return trials[tid]
         chosen = self.core.choose_trial_to_run(runnable)
         self._apply_stops(tune_controller)
         self._stop_ended_waiting(tune_controller, runnable, trials)
@@ -203,6 +231,20 @@ class CoreTrialScheduler(FIFOScheduler):
         self._reasons = {t: StopReason.from_dict(r) for t, r in state["reasons"].items()}
         self._metric = self._metric or state.get("metric")
         self._mode = self._mode or state.get("mode")
+        self._restoring = True
+
+
+def _result_fault(result: Mapping[str, Any], metric: str) -> str | None:
+    """Why a result cannot be scheduled (``hpo.ray.runtime.FAULT_KEY`` from our trial function,
+    a missing objective or epoch, a non-numeric value), or None."""
+    from .runtime import FAULT_KEY, metric_fault
+
+    if result.get(FAULT_KEY):
+        return str(result[FAULT_KEY])
+    why = metric_fault({k: v for k, v in result.items() if not k.startswith("_")}, metric)
+    if why is None and EPOCH_KEY not in result:
+        why = f"reported without {EPOCH_KEY!r}: report through hpo.report(...) so epochs count across pauses"
+    return why
 
 
 def build_ray_scheduler(name: str, *, objective: Objective, options: dict, max_epochs: int,

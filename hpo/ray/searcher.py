@@ -18,6 +18,7 @@ from ray.tune.search import Searcher as TuneSearcher
 from hpo.protocols import EPOCH_KEY, Objective, Searcher
 from hpo.space import Distribution, parse_space
 
+from .runtime import FAULT_KEY
 from .space import space_from_tune, to_tune_space
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class SearcherAdapter(TuneSearcher):
         self.inner.on_complete(trial_id)
 
     def _record(self, trial_id: str, result: Mapping[str, Any]) -> None:
-        if self.inner is None:
+        if self.inner is None or result.get(FAULT_KEY):  # a failed trial's fault report teaches nothing
             return
         if self._metric not in result or EPOCH_KEY not in result:
             missing = self._metric if self._metric not in result else EPOCH_KEY

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from hpo import distributed, session
 
-from .runtime import TrainBackend, quiet_ray_logs
+from .runtime import TrainBackend, TrialFault, quiet_ray_logs
 
 
 def worker_device():
@@ -42,9 +42,11 @@ class _WorkerEntry:
         distributed._set_world(rank, ctx.get_world_size())
         distributed.set_trial_resources(self.resources)
         torch.set_num_threads(max(1, int(self.resources.cpus_per_worker)))
-        session._enter(TrainBackend(), rank=rank).watch_metric = self.resources.metric
+        session._enter(TrainBackend(self.resources.metric), rank=rank).watch_metric = self.resources.metric
         try:
             self.fn(config)
+        except TrialFault:
+            pass  # reported with FAULT_KEY by every rank; the driver records the trial as failed
         finally:
             session._leave()
 

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from hpo import distributed, session
 
-from .runtime import TuneBackend, quiet_ray_logs
+from .runtime import TrialFault, TuneBackend, quiet_ray_logs
 
 CALLABLE_PLACEHOLDER = "hpo.ray.trial:_callable"
 
@@ -23,11 +23,13 @@ def make_trial_function(train: Callable[[dict], Any] | str, *, args: dict[str, A
         quiet_ray_logs()
         fn = _resolve(train)
         distributed.set_trial_resources(resources)
-        session._enter(TuneBackend()).watch_metric = metric
+        session._enter(TuneBackend(metric)).watch_metric = metric
         try:
             fn({**args, **config, "max_epochs": max_epochs})
         except session.NonFiniteMetric:
             pass  # reported with NONFINITE_KEY; the trial ends here
+        except TrialFault:
+            pass  # reported with FAULT_KEY; the driver records the trial as failed (no retry)
         finally:
             session._leave()
 

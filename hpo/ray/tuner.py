@@ -109,6 +109,7 @@ def run(cfg: ExperimentConfig, path: Path, args: dict, info: cluster.ClusterInfo
     # Tune's console box names its own classes (SearchGenerator, CoreTrialScheduler) and points
     # TensorBoard at a temporary /tmp/ray session; our own lines say what runs and where results go.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    quiet_trial_failures()
     t0 = time.monotonic()
     if info.dashboard_url:
         token = cluster.token_file()
@@ -117,6 +118,7 @@ def run(cfg: ExperimentConfig, path: Path, args: dict, info: cluster.ClusterInfo
             say(f"dashboard login token: {token}")
     trainable = _trainable(cfg, path, args, train_fn, info.has_slots)
     if restore:
+        _refuse_restart()  # the service checked the snapshot files (hpo.ray.snapshot.check_restorable)
         say(f"resuming {path}")
         tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True, resume_errored=True)
         scheduler, callback = _restored_parts(tuner)
@@ -131,6 +133,48 @@ def run(cfg: ExperimentConfig, path: Path, args: dict, info: cluster.ClusterInfo
     return RunRecord(callback.store, callback.statuses, callback.errors, scheduler.stop_reasons(), scheduler,
                      callback.t0, list(callback.guard.stalled), callback.guard.message() if callback.guard.stalled
                      else "")
+
+
+class _DropTrialFailureNoise(logging.Filter):
+    """Tune's end-of-run list of trials that did not complete: our summary says it, per reason."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Trials did not complete")
+
+
+def quiet_trial_failures() -> None:
+    """A failed trial is one ``[hpo]`` line (``HpoCallback``), not Ray's traceback.
+
+    Tune logs each trial failure with its full traceback (``TUNE_PRINT_ALL_TRIAL_ERRORS``) and its
+    new console output prints an "errored after ... Error file" block per failure and retry
+    (``RAY_AIR_NEW_OUTPUT=0`` selects the legacy reporter, which is silent at ``verbose=0``).  Both
+    are defaults only: a user who sets them keeps Ray's output.  The traceback stays in each
+    trial's ``error.txt``, whose path the failure line and ``trials.parquet`` give."""
+    os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # also set in run() for Tune's console box
+    tune_log = logging.getLogger("ray.tune.tune")
+    if not any(isinstance(f, _DropTrialFailureNoise) for f in tune_log.filters):
+        tune_log.addFilter(_DropTrialFailureNoise())
+
+
+class _RefuseRestart(logging.Filter):
+    """Tune 2.60 answers a snapshot it cannot restore by logging "Failed to restore the run state"
+    and starting the experiment again from nothing, over the results.  Raised from the log call
+    (inside Tune's ``except`` block), this refusal ends ``fit()`` before any trial starts."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Failed to restore the run state"):
+            cause = record.exc_info[1] if record.exc_info else None
+            why = f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}" if cause else "?"
+            raise ConfigError(f"Ray Tune could not restore the snapshot ({why[:200]}); refusing to start the "
+                              "experiment again over its results; nothing was changed", "resume")
+        return True
+
+
+def _refuse_restart() -> None:
+    log_ = logging.getLogger("ray.tune.execution.tune_controller")
+    if not any(isinstance(f, _RefuseRestart) for f in log_.filters):
+        log_.addFilter(_RefuseRestart())
 
 
 def _restored_parts(tuner: tune.Tuner) -> tuple[SchedulerView, HpoCallback]:
@@ -209,7 +253,7 @@ def _new_tuner(cfg: ExperimentConfig, path: Path, trainable, instances: dict[str
             callbacks=[callback, metrics_callback, *tracking_callbacks(cfg, path)], verbose=0,
             stop=guard,
             failure_config=tune.FailureConfig(max_failures=2),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=None)),  # pruned by HpoCallback, after snapshots
     )
     return tuner, scheduler, callback
 

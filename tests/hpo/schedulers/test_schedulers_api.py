@@ -105,15 +105,20 @@ def test_adapter_maps_ids_negates_max_and_stops_paused_losers():
     assert sched.choose_trial_to_run(ctl) is trials[1]  # round 2 starts with the best (0.9)
 
 
-def test_adapter_rejects_missing_metric_and_stops_non_finite():
+def test_adapter_fails_the_trial_on_a_missing_metric_and_stops_non_finite():
+    """A result without the metric or the epoch fails that trial (STOP, FAILED with the reason);
+    it no longer raises (which ended the whole run with a TuneError)."""
     sched, trials, ctl = _adapter()
-    trials[0].status = Trial.RUNNING
-    with pytest.raises(KeyError, match="'loss'"):
-        sched.on_trial_result(ctl, trials[0], {"val_loss": 1.0, "hpo_epoch": 1})
-    with pytest.raises(KeyError, match="hpo_epoch"):
-        sched.on_trial_result(ctl, trials[0], {"loss": 1.0, "training_iteration": 1})
-    assert sched.on_trial_result(ctl, trials[0], {"loss": float("inf"), "hpo_epoch": 1}) == "STOP"
-    assert sched.stop_reasons()["t0"].outcome is Outcome.NON_FINITE
+    for t in trials[:3]:
+        t.status = Trial.RUNNING
+    assert sched.on_trial_result(ctl, trials[0], {"val_loss": 1.0, "hpo_epoch": 1}) == "STOP"
+    assert sched.on_trial_result(ctl, trials[1], {"loss": 1.0, "training_iteration": 1}) == "STOP"
+    reasons = sched.stop_reasons()
+    assert reasons["t0"].outcome is Outcome.FAILED and "'loss'" in reasons["t0"].detail \
+        and "val_loss" in reasons["t0"].detail
+    assert reasons["t1"].outcome is Outcome.FAILED and "hpo_epoch" in reasons["t1"].detail
+    assert sched.on_trial_result(ctl, trials[2], {"loss": float("inf"), "hpo_epoch": 1}) == "STOP"
+    assert sched.stop_reasons()["t2"].outcome is Outcome.NON_FINITE
 
 
 def test_adapter_state_round_trip():
