@@ -16,6 +16,11 @@ ROOT = Path(__file__).resolve().parent.parent
 # checkout, else the copy packaged in hpo/data/learning_curves/): a fresh clone has it.
 MLPF_TABLE = learning_curve_table("mlpf_delphes")
 PY = sys.executable
+# Trial functions defined in test modules are pickled by module name: Ray's workers (and the CLI
+# subprocesses' own Ray) must find every test folder, since the tests mirror the package tree.
+TEST_DIRS = sorted({str(p.parent) for p in (ROOT / "tests").rglob("test_*.py")} | {str(ROOT / "tests")})
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [*TEST_DIRS, *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in TEST_DIRS)])
 
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
@@ -32,7 +37,7 @@ def ray_cluster():
     private_token_file()  # as hpo.ray.cluster.connect does: Ray would create ~/.ray/auth_token 0644
     ctx = ray.init(address="local", num_cpus=2, resources={SLOT: 2}, include_dashboard=True,
                    dashboard_host="127.0.0.1", object_store_memory=400 * 1024 * 1024,
-                   runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}})
+                   runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join([str(ROOT), *TEST_DIRS])}})
     os.environ["RAY_ADDRESS"] = ctx.address_info["address"]
     yield ctx
     ray.shutdown()
