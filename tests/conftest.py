@@ -19,6 +19,7 @@ PY = sys.executable
 # Trial functions defined in test modules are pickled by module name: Ray's workers (and the CLI
 # subprocesses' own Ray) must find every test folder, since the tests mirror the package tree.
 TEST_DIRS = sorted({str(p.parent) for p in (ROOT / "tests").rglob("test_*.py")} | {str(ROOT / "tests")})
+sys.path[1:1] = [d for d in TEST_DIRS if d not in sys.path]  # tests import helpers from each other's folders
 os.environ["PYTHONPATH"] = os.pathsep.join(
     [*TEST_DIRS, *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in TEST_DIRS)])
 
