@@ -143,9 +143,10 @@ def test_dashboard_shows_the_running_experiment(tmp_path):
 
         live = tmp_path / "r" / "dash"
         _poll("curves.parquet", lambda: (live / "curves.parquet").exists(), 30)
-        rep = make_report(live, tmp_path / "live-report")
+        # hyperparameters come from Tune's per-trial result.json, which Tune writes a little later
+        rep = _poll("a live report that knows the hyperparameters", lambda: (
+            r if "row" in (r := make_report(live, tmp_path / "live-report")).table.columns else None), 60, 2)
         assert rep.live and sum(rep.counts["curves"].values()) >= 1 and rep.plots["curves"].exists()
-        assert "row" in rep.table.columns  # from Tune's result.json
         # a live snapshot may hold one finished trial: then the parallel plot is skipped, saying so
         assert rep.counts.get("parallel_lines", 0) >= 2 or \
             any(n.startswith("parallel-coordinates plot skipped") for n in rep.notes)
