@@ -22,9 +22,9 @@ from .config import ExperimentConfig
 from .errors import ConfigError, ExperimentStalled
 from .progress import say
 from .protocols import Objective, Outcome, StopReason
+from .ray.trial import CALLABLE_PLACEHOLDER  # experiment.yaml's trainable for a Python callable (no Ray import)
 
 CONFIG_FILE = "experiment.yaml"
-CALLABLE_PLACEHOLDER = "hpo.ray.trial:_callable"  # experiment.yaml's trainable for a Python callable
 
 
 def results_dir(cfg: ExperimentConfig) -> Path:

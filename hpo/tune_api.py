@@ -90,7 +90,9 @@ def _callable_name(fn: Callable) -> str:
     mod, qual = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
     if mod in sys.modules and "." not in qual and getattr(sys.modules[mod], qual, None) is fn:
         return f"{mod}:{qual}"
-    return "hpo.ray.trial:_callable"
+    from .ray.trial import CALLABLE_PLACEHOLDER
+
+    return CALLABLE_PLACEHOLDER
 
 
 def resume(results_dir: str | os.PathLike, *, trainable: Callable[[dict], Any] | None = None,

@@ -95,7 +95,8 @@ def connect(address: str | None, *, num_cpus: int | None, slots: int, dashboard_
         res = ray.cluster_resources()
         return ClusterInfo(False, _dashboard_url(ray), res.get("CPU", 0), res.get(SLOT, 0) > 0, res.get("GPU", 0))
     if address:
-        check_address(address)
+        if address.startswith("ray://"):  # HOST:PORT was already probed as a GCS by hpo.preflight
+            check_address(address)
         _token_auth_for_join()
         try:
             ctx = ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=True)
