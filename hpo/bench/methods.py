@@ -3,7 +3,8 @@
 Ours (pure-Python cores, driven by :func:`hpo.bench.simtime.simulate`): ``asha``, ``hyperband``,
 ``swift-svr``, ``swift-qsvr``, ``bohb-hb`` (our BOHB sampler with our Hyperband), ``tpe-asha``
 (Optuna TPE with our ASHA), ``random-full`` (random rows, every trial trained to R), and
-``predictive`` when :func:`hpo.schedulers.build_core` knows it.  Peers: ``one-epoch`` and ``sh``
+``predictive`` (with BOHB's KDE sampler, as recommended), ``predictive-random`` (the same core
+on the paired random stream) and ``predictive-rank`` (the predictor never trusted: the ablation).  Peers: ``one-epoch`` and ``sh``
 (:mod:`hpo.bench.screening`), ``optuna-hyperband``, ``optuna-sha`` (Optuna's own sequential loop),
 ``dehb`` (the ``dehb`` package in its own venv, :mod:`hpo.bench.dehb_peer`), ``ray-asha`` (Ray's
 ``ASHAScheduler`` code in the simulator, :class:`hpo.ray.bench.RayASHACore`), ``ray-hyperband``,
@@ -12,7 +13,8 @@ Ours (pure-Python cores, driven by :func:`hpo.bench.simtime.simulate`): ``asha``
 A simulated method is one :class:`SimMethod` entry of :data:`REGISTRY`: a label, how many trials
 it gets and a builder returning ``(core, searcher)``; :func:`register` adds one.  Budgets:
 Hyperband-family methods run one Hyperband iteration (its own trial count), screening methods
-take ``screen_trials`` candidates, random search ``random_trials``, the rest ``asha_trials``.
+and ``predictive`` take ``screen_trials`` candidates (every row of a table: their budget is
+epochs), random search ``random_trials``, the rest ``asha_trials``.
 """
 from __future__ import annotations
 
@@ -102,6 +104,20 @@ def _sh(table, *, seed, max_epochs, eta, n_trials, space, replace):
 
 
 def _predictive(table, *, seed, max_epochs, eta, n_trials, space, replace):
+    """As recommended: our ``predictive`` core with its defaults and BOHB's KDE sampler (``search: bohb``)."""
+    core = build_core("predictive", options={}, max_epochs=max_epochs, seed=seed)
+    return core, BOHBRows(table, seed, n_trials, space, replace=replace)
+
+
+def _predictive_rank(table, *, seed, max_epochs, eta, n_trials, space, replace):
+    """The ablation: the same core and sampler with the predictor never trusted (ASHA's promotion
+    rule on the same rungs), so the difference to ``predictive`` is what the predictions add."""
+    core = build_core("predictive", options={"min_pairs": 10 ** 9}, max_epochs=max_epochs, seed=seed)
+    return core, BOHBRows(table, seed, n_trials, space, replace=replace)
+
+
+def _predictive_random(table, *, seed, max_epochs, eta, n_trials, space, replace):
+    """The same core on the paired random stream (what the searcher adds, by difference)."""
     core = build_core("predictive", options={}, max_epochs=max_epochs, seed=seed)
     return core, PairedRows(table, seed, n_trials, replace=replace)
 
@@ -121,7 +137,10 @@ for _m in (
     SimMethod("one-epoch", "one-epoch top-2 screening", "screen", _one_epoch),
     SimMethod("sh", "successive halving, one bracket from 1 epoch", "screen", _sh),
     SimMethod("dehb", "DEHB 0.1.2", "hyperband", None, model_based=True, runner="dehb"),
-    SimMethod("predictive", "Predictive (ours)", "asha", _predictive, ours=True),
+    SimMethod("predictive", "Predictive + BOHB sampler (ours)", "screen", _predictive, ours=True, model_based=True),
+    SimMethod("predictive-random", "Predictive, random sampling (ours)", "screen", _predictive_random, ours=True),
+    SimMethod("predictive-rank", "Predictive with the predictor off + BOHB sampler (ablation)", "screen",
+              _predictive_rank, ours=True, model_based=True),
 ):
     register(_m)
 

@@ -146,4 +146,7 @@ def write_summary(paths: list[Path], out: Path, commands: str = "", notes: str =
         summary.append("| " + " | ".join([LABELS[m], str(len(overall[m][0]))] +
                                          [f"{np.mean(overall[m][j]):.3f}" for j in range(len(FRACTIONS))] +
                                          [str(ranked.index(m) + 1)]) + " |")
-    out.write_text("\n".join(lines + summary + [""] + sections) + "\n")
+    from .goals import goal_lines
+
+    goals = goal_lines(sim, curves, overall, per_run, table_scale, FRACTIONS)
+    out.write_text("\n".join(lines + summary + [""] + goals + sections) + "\n")

@@ -64,8 +64,9 @@ SPECS: dict[str, Spec] = {s.name: s for s in (
          _check("hyperband"), _hyperband, pauses=lambda o: True, planned_trials=_bracket_trials),
     Spec("scheduler", "swift", "Swift-Hyperband: Hyperband with a learning-curve predictor per round",
          _check("swift"), _swift, pauses=lambda o: True, needs_predictor=True, planned_trials=_bracket_trials),
-    Spec("scheduler", "predictive", "asynchronous rungs; stops on calibrated learning-curve predictions, "
-         "ASHA's rank rule until the predictor earns trust", _check("predictive"), _predictive),
+    Spec("scheduler", "predictive", "asynchronous successive halving with promotions ranked and vetoed by "
+         "calibrated learning-curve predictions, ASHA's rank rule until the predictor earns trust",
+         _check("predictive"), _predictive, pauses=lambda o: True),
 )}
 
 

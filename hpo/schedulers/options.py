@@ -6,6 +6,7 @@ from typing import Any
 from hpo.errors import ConfigError
 
 from .asha import VARIANTS
+from .predictive import DEFAULTS as PREDICTIVE
 
 # option -> (kind, default); kind: "int", "float", "bool" or a tuple of allowed strings
 OPTIONS: dict[str, dict[str, tuple[Any, Any]]] = {
@@ -16,8 +17,7 @@ OPTIONS: dict[str, dict[str, tuple[Any, Any]]] = {
     "swift": {"eta": ("int", 2), "d": ("int", 15), "k": ("float", 0.5), "kc": ("float", 0.5),
               "q": ("float", 0.25), "refit": ("bool", False)},
     # defaults: leave-one-table-out choice (benchmarks/results/predictive_defaults.md)
-    "predictive": {"eta": ("int", 2), "k": ("int", 5), "threshold": ("float", 0.1),
-                   "min_pairs": ("int", 10), "min_calib": ("int", 8), "min_coverage": ("float", 0.8)},
+    "predictive": {k: ("float" if isinstance(v, float) else "int", v) for k, v in PREDICTIVE.items()},
 }
 
 

@@ -153,3 +153,23 @@ def chain(stages: list[Stage], j: int, h: int, z: float, f: float) -> tuple[floa
         k = st.kappa() if st.u else 1.0
         mean, var = a + b * mean, b * b * var + (k * st.s_reduced) ** 2
     return float(mean), float(math.sqrt(max(var, 0.0)))
+
+
+def affine_chain(stages: list[Stage], j: int, h: int) -> tuple[float, float, float, float] | None:
+    """:func:`chain` as one affine map for every trial at rung ``j``: ``(c0, cz, cf, sigma)`` with
+    predicted mean ``c0 + cz * z + cf * f`` and the same calibrated std for all (the variance of a
+    linear-Gaussian chain does not depend on the input).  Valid for a finite ``f`` when the first
+    stage has its full model; None otherwise."""
+    st = stages[j]
+    if st.full is None:
+        return None
+    c0, cz, cf = (float(v) for v in st.full)
+    var = (st.kappa() * st.s_full) ** 2 if st.u else st.s_full ** 2
+    for nxt in stages[j + 1:h]:
+        if nxt.reduced is None:
+            return None
+        a, b = (float(v) for v in nxt.reduced)
+        k = nxt.kappa() if nxt.u else 1.0
+        c0, cz, cf = a + b * c0, b * cz, b * cf
+        var = b * b * var + (k * nxt.s_reduced) ** 2
+    return c0, cz, cf, math.sqrt(max(var, 0.0))

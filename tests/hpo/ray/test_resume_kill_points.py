@@ -41,7 +41,8 @@ scheduler: %s
 resources: {max_concurrent: 2}
 seed: 5
 """
-SCHEDULERS = {"asha": "{name: asha, eta: 3}", "swift": "{name: swift, eta: 3, d: 3}\npredictor: {name: svr}"}
+SCHEDULERS = {"asha": "{name: asha, eta: 3}", "swift": "{name: swift, eta: 3, d: 3}\npredictor: {name: svr}",
+              "predictive": "{name: predictive, eta: 3, min_pairs: 3, min_calib: 1, min_coverage: 0.0}"}
 POINTS = ["result:3", "result:10", "result:20", "result:30", "result:40",
           "complete:1", "complete:3", "complete:6", "complete:9",
           "snapshot:1", "snapshot:2", "snapshot:3", "snapshot:4", "snapshot:5",
@@ -71,7 +72,7 @@ def _killed_run(tmp_path, scheduler: str, point: str):
 def _planned(scheduler: str) -> int:
     from hpo import components
 
-    options = {"asha": {"eta": 3}, "swift": {"eta": 3, "d": 3}}[scheduler]
+    options = {"asha": {"eta": 3}, "swift": {"eta": 3, "d": 3}, "predictive": {"eta": 3}}[scheduler]
     return components.spec("scheduler", scheduler).planned_trials(options, 9) or 24
 
 
@@ -115,7 +116,7 @@ def test_kill_at_an_injected_point_then_resume_loses_nothing(tmp_path, point):
     check_resume(tmp_path, "asha", point)
 
 
-@pytest.mark.parametrize("scheduler", ["asha", "swift"])
+@pytest.mark.parametrize("scheduler", ["asha", "swift", "predictive"])
 @pytest.mark.parametrize("point", ["result:20", "snapshot:3"])
 def test_two_concurrent_trials_resume_exactly(tmp_path, scheduler, point):
     assert check_resume(tmp_path, scheduler, point) == "resumed"

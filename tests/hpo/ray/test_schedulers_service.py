@@ -59,7 +59,7 @@ def test_predictive_end_to_end(ray_cluster, tmp_path, mlpf_table):
     opts = {"name": "predictive", "eta": 2, "k": 2, "min_pairs": 3, "min_calib": 1, "min_coverage": 0.0}
     res = _run(tmp_path, mlpf_table, "predictive", num_samples=16, max_epochs=8, scheduler=opts, search="random")
     assert len(res.trials) == 16
-    assert set(res.trials.outcome) <= {"stopped_rung", "stopped_predictor", "completed"}
+    assert set(res.trials.outcome) <= {"not_promoted", "stopped_predictor", "completed"}
     assert (res.trials.outcome != "completed").any()
     assert (res.trials[res.trials.outcome == "completed"]["epochs"] == 8).all()
     _check_curves_match_table(res, mlpf_table)
