@@ -28,7 +28,7 @@ from hpo.errors import ConfigError
 from hpo.progress import say
 from hpo.protocols import Objective, StopReason
 
-from . import cluster
+from . import cluster, fallback, snapshot
 from .callbacks import HpoCallback
 from .metrics import HpoMetricsCallback, MetricsAccount
 from .scheduler import SchedulerView, build_ray_scheduler, view
@@ -104,7 +104,9 @@ def _trainable(cfg: ExperimentConfig, path: Path, args: dict, train_fn, has_slot
 
 
 def run(cfg: ExperimentConfig, path: Path, args: dict, info: cluster.ClusterInfo, train_fn,
-        instances: dict[str, Any], restore: bool) -> RunRecord:
+        instances: dict[str, Any], restore: bool, record: dict | None = None) -> RunRecord:
+    """``restore``: continue through Tune's own snapshot; ``record``: continue from our
+    ``hpo_state.json`` in a new Tune run instead (Tune's snapshot was torn: :mod:`hpo.ray.fallback`)."""
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # Tune's console box names its own classes (SearchGenerator, CoreTrialScheduler) and points
     # TensorBoard at a temporary /tmp/ray session; our own lines say what runs and where results go.
@@ -125,7 +127,7 @@ def run(cfg: ExperimentConfig, path: Path, args: dict, info: cluster.ClusterInfo
         callback.path, callback.t0 = path, t0
         callback.guard.reset()
     else:
-        tuner, scheduler, callback = _new_tuner(cfg, path, trainable, instances, info)
+        tuner, scheduler, callback = _new_tuner(cfg, path, trainable, instances, info, record)
     # Tune's ResultGrid re-reads per-trial files we do not use; after a restore it warns about
     # trials whose files were never synced.  Our results come from the callback's own records.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
@@ -192,7 +194,7 @@ def _restored_parts(tuner: tune.Tuner) -> tuple[SchedulerView, HpoCallback]:
 
 
 def _new_tuner(cfg: ExperimentConfig, path: Path, trainable, instances: dict[str, Any],
-               info: cluster.ClusterInfo) -> tuple[tune.Tuner, SchedulerView, HpoCallback]:
+               info: cluster.ClusterInfo, record: dict | None = None) -> tuple[tune.Tuner, SchedulerView, HpoCallback]:
     objective = Objective(cfg.metric, cfg.mode)
     sname = cfg.scheduler.name
     ray_scheduler = instances.get("scheduler") or build_ray_scheduler(
@@ -207,8 +209,11 @@ def _new_tuner(cfg: ExperimentConfig, path: Path, trainable, instances: dict[str
         search_alg, forced = instances["search"], None
         param_space = _space_for_instance(search_alg, cfg)
     else:
+        seed = cfg.seed
+        if record is not None and cfg.search.name not in ("random", "grid"):  # a model-based searcher restarts
+            seed = fallback.derived_seed(cfg.seed, len(fallback.plan(record, path)["order"]))
         search_alg, param_space, forced = build_search_alg(
-            cfg.search.name, cfg.search.options, cfg.space, objective=objective, seed=cfg.seed,
+            cfg.search.name, cfg.search.options, cfg.space, objective=objective, seed=seed,
             max_epochs=cfg.budget.max_epochs, max_concurrent=cap)
     if isinstance(search_alg, BasicVariantGenerator):
         cap = None  # the generator caps itself; Tune's max_concurrent_trials only wraps Searchers
@@ -232,6 +237,10 @@ def _new_tuner(cfg: ExperimentConfig, path: Path, trainable, instances: dict[str
     account = MetricsAccount(store, reasons=scheduler.stop_reasons, diagnostics=scheduler.diagnostics(),
                              max_epochs=cfg.budget.max_epochs)
     metrics_callback = HpoMetricsCallback(account, experiment=cfg.name)
+    if record is not None:
+        search_alg, cap, num_samples = _continue_from(record, cfg, path, callback, scheduler, search_alg, cap,
+                                                      num_samples if forced is None else 1)
+        forced = None
     say(f"experiment {cfg.name}: {num_samples} trials of {cfg.trainable!s} x {cfg.budget.max_epochs} epochs, "
         f"scheduler {cfg.scheduler.name}, search {cfg.search.name}"
         + (f", predictor {cfg.predictor.name}" if cfg.predictor else "")
@@ -256,6 +265,44 @@ def _new_tuner(cfg: ExperimentConfig, path: Path, trainable, instances: dict[str
             checkpoint_config=tune.CheckpointConfig(num_to_keep=None)),  # pruned by HpoCallback, after snapshots
     )
     return tuner, scheduler, callback
+
+
+def _continue_from(record: dict, cfg: ExperimentConfig, path: Path, callback: HpoCallback, scheduler: SchedulerView,
+                   search_alg, cap: int | None, num_samples: int) -> tuple[Any, None, int]:
+    """A new Tune run that continues the record (``hpo.ray.fallback``): the callback and scheduler
+    take the record's state, ended trials stay as recorded, the others are re-queued first, then
+    the search goes on for the rest.  Returns (search algorithm, Tune's concurrency cap, Tune's
+    num_samples)."""
+    from ray.tune.search import ConcurrencyLimiter, Searcher, SearchGenerator
+
+    callback.set_state(record)
+    fallback.quiet_missing_logs()
+    core = getattr(scheduler, "core", None)
+    p = fallback.plan(record, path, core)
+    if hasattr(scheduler, "requeued"):
+        scheduler.requeued = {r["trial_id"] for r in p["requeue"]}
+    for tid in p["lost"]:  # created but never reported, before the record kept configs
+        if core is not None:
+            core.on_trial_remove(tid)
+    kept, drawn = len(p["ended"]) + len(p["requeue"]), len(p["order"])
+    if isinstance(search_alg, BasicVariantGenerator):  # seeded: draw the recorded trials' configs again, skip them
+        inner, skip, how = search_alg, drawn, f"the {cfg.search.name} generator skips the {drawn} draws they had"
+        tune_samples = num_samples
+    else:
+        told = fallback.tell_searcher(search_alg, record, p["ended"], list(cfg.space))
+        how = (f"the {cfg.search.name} searcher lost its state with Tune's snapshot: it restarts from a derived "
+               f"seed, told {told} recorded results")
+        if cap:
+            search_alg = ConcurrencyLimiter(search_alg, max_concurrent=cap)
+        inner, skip = SearchGenerator(search_alg) if isinstance(search_alg, Searcher) else search_alg, 0
+        tune_samples = max(0, num_samples - kept)
+    alg = fallback.RequeueFirst(inner, p["requeue"], skip=skip, expected=p["expected"] if skip else None)
+    from_ckpt = sum(1 for r in p["requeue"] if r["checkpoint"])
+    dropped = f", {len(p['lost'])} without a recorded config dropped" if p["lost"] else ""
+    say(f"resume: continuing from {path / snapshot.STATE_FILE}: {len(p['ended'])} ended trials kept as recorded, "
+        f"{len(p['requeue'])} re-queued ({from_ckpt} from a checkpoint, {len(p['requeue']) - from_ckpt} from "
+        f"scratch){dropped}; {how}")
+    return alg, None, tune_samples
 
 
 def mlflow_uri(path: Path) -> str:
