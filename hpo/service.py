@@ -139,8 +139,15 @@ def _finish(cfg: ExperimentConfig, path: Path, record, resolved: dict, verbose: 
     results.check_keeps(trials, before)
     from .ray.snapshot import kill_point
 
-    kill_point("finish")  # tests: a crash after the run, before its results are written
-    results.write(path, store, trials, resolved, best, space_keys)
+    from . import disk_errors
+
+    try:
+        kill_point("finish", path / "trials.parquet")  # tests: a crash (or a full disk) before the results are written
+        results.write(path, store, trials, resolved, best, space_keys)
+    except OSError as exc:
+        if exc.errno not in disk_errors.DISK_ERRNOS:
+            raise
+        raise disk_errors.stopped(exc, path) from exc
     diagnostics = record.scheduler.diagnostics()
     if diagnostics is not None:
         reporting.write_predictions(path, diagnostics.decision_log(), mode=cfg.mode)

@@ -20,7 +20,7 @@ from ray import tune
 from ray.tune.execution.placement_groups import PlacementGroupFactory
 from ray.tune.search import BasicVariantGenerator
 
-from hpo import components, results, searchers
+from hpo import components, disk_errors, results, searchers
 from hpo.components import Context
 from hpo.config import ExperimentConfig
 from hpo.distributed import TrialResources
@@ -131,7 +131,14 @@ def run(cfg: ExperimentConfig, path: Path, args: dict, info: cluster.ClusterInfo
     # Tune's ResultGrid re-reads per-trial files we do not use; after a restore it warns about
     # trials whose files were never synced.  Our results come from the callback's own records.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
-    tuner.fit()
+    with disk_errors.Watch() as watch:
+        try:
+            tuner.fit()
+        except Exception as exc:  # a full disk or read-only filesystem: its cause, in one line
+            err = disk_errors.find(exc) or watch.error
+            if err is None:
+                raise
+            raise disk_errors.stopped(err, path) from exc
     return RunRecord(callback.store, callback.statuses, callback.errors, scheduler.stop_reasons(), scheduler,
                      callback.t0, list(callback.guard.stalled), callback.guard.message() if callback.guard.stalled
                      else "")
