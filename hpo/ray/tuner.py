@@ -19,6 +19,7 @@ import ray
 from ray import tune
 from ray.tune.execution.placement_groups import PlacementGroupFactory
 from ray.tune.search import BasicVariantGenerator
+from ray.tune.stopper import CombinedStopper
 
 from hpo import components, disk_errors, results, searchers
 from hpo.components import Context
@@ -35,7 +36,7 @@ from .scheduler import SchedulerView, build_ray_scheduler, view
 from .searcher import build as build_search_alg
 from .space import to_tune_space
 from .trial import make_trial_function
-from .watchdog import StallGuard
+from .watchdog import Deadline, StallGuard
 
 log = logging.getLogger("hpo")
 RESTORE_KNOWN_RAY = ("2.60.",)  # versions whose Tuner internals _restored_parts was written against
@@ -263,11 +264,12 @@ def _new_tuner(cfg: ExperimentConfig, path: Path, trainable, instances: dict[str
             metric=cfg.metric, mode=cfg.mode, num_samples=num_samples if forced is None else 1,
             search_alg=search_alg, scheduler=ray_scheduler,
             max_concurrent_trials=cap,
-            time_budget_s=cfg.budget.time_limit_s, reuse_actors=cfg.resources.workers_per_trial == 1),
+            reuse_actors=cfg.resources.workers_per_trial == 1),
         run_config=tune.RunConfig(
             name=cfg.name, storage_path=str(path.parent),
             callbacks=[callback, metrics_callback, *tracking_callbacks(cfg, path)], verbose=0,
-            stop=guard,
+            # the time limit counts from now (Tune's time_budget_s starts after its set-up)
+            stop=CombinedStopper(guard, Deadline(cfg.budget.time_limit_s)) if cfg.budget.time_limit_s else guard,
             failure_config=tune.FailureConfig(max_failures=2),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=None)),  # pruned by HpoCallback, after snapshots
     )
