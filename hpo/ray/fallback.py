@@ -107,7 +107,7 @@ class RequeueFirst(SearchAlgorithm):
 
     @property
     def total_samples(self) -> int:
-        return self.inner.total_samples + len(self.requeue) - self.skip
+        return max(0, self.inner.total_samples + len(self.requeue) - self.skip)
 
     def next_trial(self):
         if self.requeue:
@@ -139,9 +139,14 @@ class RequeueFirst(SearchAlgorithm):
         spec["config"] = dict(item["config"])
         spec["restore"] = item.get("checkpoint")  # Tune starts the trial from it (Trial.restore_path)
         self._counter += 1
-        return _create_trial_from_spec(spec, _make_parser(), trial_id=item["trial_id"],
-                                       evaluated_params=flatten_dict(spec["config"]),
-                                       experiment_tag=f"requeued{self._counter}")
+        trial = _create_trial_from_spec(spec, _make_parser(), trial_id=item["trial_id"],
+                                        evaluated_params=flatten_dict(spec["config"]),
+                                        experiment_tag=f"requeued{self._counter}")
+        # its folder now: a re-queued trial may go back to PAUSED and be stopped before it ever
+        # starts (Tune gives a trial its folder only when it starts it), and Tune's snapshot and
+        # results need one for every trial
+        trial.init_local_path()
+        return trial
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if trial_id not in self._ours:
@@ -249,3 +254,45 @@ def tell_searcher(searcher, record: dict[str, Any], ended: list[str], space_keys
             continue
         told += 1
     return told
+
+
+def continue_run(record: dict, cfg, path: Path, callback, scheduler, search_alg, cap: int | None,
+                 num_samples: int) -> tuple[Any, None, int]:
+    """A new Tune run that continues the record (``hpo.ray.fallback``): the callback and scheduler
+    take the record's state, ended trials stay as recorded, the others are re-queued first, then
+    the search goes on for the rest.  Returns (search algorithm, Tune's concurrency cap, Tune's
+    num_samples)."""
+    from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, Searcher, SearchGenerator
+
+    from hpo.progress import say
+
+    from .snapshot import STATE_FILE
+
+    callback.set_state(record)
+    quiet_missing_logs()
+    core = getattr(scheduler, "core", None)
+    p = plan(record, path, core)
+    if hasattr(scheduler, "requeued"):
+        scheduler.requeued = {r["trial_id"] for r in p["requeue"]}
+    for tid in p["lost"]:  # created but never reported, before the record kept configs
+        if core is not None:
+            core.on_trial_remove(tid)
+    kept, drawn = len(p["ended"]) + len(p["requeue"]), len(p["order"])
+    if isinstance(search_alg, BasicVariantGenerator):  # seeded: draw the recorded trials' configs again, skip them
+        inner, skip, how = search_alg, drawn, f"the {cfg.search.name} generator skips the {drawn} draws they had"
+        tune_samples = num_samples
+    else:
+        told = tell_searcher(search_alg, record, p["ended"], list(cfg.space))
+        how = (f"the {cfg.search.name} searcher lost its state with Tune's snapshot: it restarts from a derived "
+               f"seed, told {told} recorded results")
+        if cap:
+            search_alg = ConcurrencyLimiter(search_alg, max_concurrent=cap)
+        inner, skip = SearchGenerator(search_alg) if isinstance(search_alg, Searcher) else search_alg, 0
+        tune_samples = max(0, num_samples - kept)
+    alg = RequeueFirst(inner, p["requeue"], skip=skip, expected=p["expected"] if skip else None)
+    from_ckpt = sum(1 for r in p["requeue"] if r["checkpoint"])
+    dropped = f", {len(p['lost'])} without a recorded config dropped" if p["lost"] else ""
+    say(f"resume: continuing from {path / STATE_FILE}: {len(p['ended'])} ended trials kept as recorded, "
+        f"{len(p['requeue'])} re-queued ({from_ckpt} from a checkpoint, {len(p['requeue']) - from_ckpt} from "
+        f"scratch){dropped}; {how}")
+    return alg, None, tune_samples

@@ -29,7 +29,7 @@ from hpo.errors import ConfigError
 from hpo.progress import say
 from hpo.protocols import Objective, StopReason
 
-from . import cluster, fallback, snapshot
+from . import cluster, fallback
 from .callbacks import HpoCallback
 from .metrics import HpoMetricsCallback, MetricsAccount
 from .scheduler import SchedulerView, build_ray_scheduler, view
@@ -246,8 +246,8 @@ def _new_tuner(cfg: ExperimentConfig, path: Path, trainable, instances: dict[str
                              max_epochs=cfg.budget.max_epochs)
     metrics_callback = HpoMetricsCallback(account, experiment=cfg.name)
     if record is not None:
-        search_alg, cap, num_samples = _continue_from(record, cfg, path, callback, scheduler, search_alg, cap,
-                                                      num_samples if forced is None else 1)
+        search_alg, cap, num_samples = fallback.continue_run(record, cfg, path, callback, scheduler, search_alg, cap,
+                                                           num_samples if forced is None else 1)
         forced = None
     say(f"experiment {cfg.name}: {num_samples} trials of {cfg.trainable!s} x {cfg.budget.max_epochs} epochs, "
         f"scheduler {cfg.scheduler.name}, search {cfg.search.name}"
@@ -274,44 +274,6 @@ def _new_tuner(cfg: ExperimentConfig, path: Path, trainable, instances: dict[str
             checkpoint_config=tune.CheckpointConfig(num_to_keep=None)),  # pruned by HpoCallback, after snapshots
     )
     return tuner, scheduler, callback
-
-
-def _continue_from(record: dict, cfg: ExperimentConfig, path: Path, callback: HpoCallback, scheduler: SchedulerView,
-                   search_alg, cap: int | None, num_samples: int) -> tuple[Any, None, int]:
-    """A new Tune run that continues the record (``hpo.ray.fallback``): the callback and scheduler
-    take the record's state, ended trials stay as recorded, the others are re-queued first, then
-    the search goes on for the rest.  Returns (search algorithm, Tune's concurrency cap, Tune's
-    num_samples)."""
-    from ray.tune.search import ConcurrencyLimiter, Searcher, SearchGenerator
-
-    callback.set_state(record)
-    fallback.quiet_missing_logs()
-    core = getattr(scheduler, "core", None)
-    p = fallback.plan(record, path, core)
-    if hasattr(scheduler, "requeued"):
-        scheduler.requeued = {r["trial_id"] for r in p["requeue"]}
-    for tid in p["lost"]:  # created but never reported, before the record kept configs
-        if core is not None:
-            core.on_trial_remove(tid)
-    kept, drawn = len(p["ended"]) + len(p["requeue"]), len(p["order"])
-    if isinstance(search_alg, BasicVariantGenerator):  # seeded: draw the recorded trials' configs again, skip them
-        inner, skip, how = search_alg, drawn, f"the {cfg.search.name} generator skips the {drawn} draws they had"
-        tune_samples = num_samples
-    else:
-        told = fallback.tell_searcher(search_alg, record, p["ended"], list(cfg.space))
-        how = (f"the {cfg.search.name} searcher lost its state with Tune's snapshot: it restarts from a derived "
-               f"seed, told {told} recorded results")
-        if cap:
-            search_alg = ConcurrencyLimiter(search_alg, max_concurrent=cap)
-        inner, skip = SearchGenerator(search_alg) if isinstance(search_alg, Searcher) else search_alg, 0
-        tune_samples = max(0, num_samples - kept)
-    alg = fallback.RequeueFirst(inner, p["requeue"], skip=skip, expected=p["expected"] if skip else None)
-    from_ckpt = sum(1 for r in p["requeue"] if r["checkpoint"])
-    dropped = f", {len(p['lost'])} without a recorded config dropped" if p["lost"] else ""
-    say(f"resume: continuing from {path / snapshot.STATE_FILE}: {len(p['ended'])} ended trials kept as recorded, "
-        f"{len(p['requeue'])} re-queued ({from_ckpt} from a checkpoint, {len(p['requeue']) - from_ckpt} from "
-        f"scratch){dropped}; {how}")
-    return alg, None, tune_samples
 
 
 def mlflow_uri(path: Path) -> str:

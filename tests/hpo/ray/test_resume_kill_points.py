@@ -41,7 +41,8 @@ scheduler: %s
 resources: {max_concurrent: 2}
 seed: 5
 """
-SCHEDULERS = {"asha": "{name: asha, eta: 3}", "swift": "{name: swift, eta: 3, d: 3}\npredictor: {name: svr}"}
+SCHEDULERS = {"asha": "{name: asha, eta: 3}", "swift": "{name: swift, eta: 3, d: 3}\npredictor: {name: svr}",
+              "hyperband": "{name: hyperband, eta: 3}"}
 POINTS = ["result:3", "result:10", "result:20", "result:30", "result:40",
           "complete:1", "complete:3", "complete:6", "complete:9",
           "snapshot:1", "snapshot:2", "snapshot:3", "snapshot:4", "snapshot:5",
@@ -71,7 +72,7 @@ def _killed_run(tmp_path, scheduler: str, point: str):
 def _planned(scheduler: str) -> int:
     from hpo import components
 
-    options = {"asha": {"eta": 3}, "swift": {"eta": 3, "d": 3}}[scheduler]
+    options = {"asha": {"eta": 3}, "swift": {"eta": 3, "d": 3}, "hyperband": {"eta": 3}}[scheduler]
     return components.spec("scheduler", scheduler).planned_trials(options, 9) or 24
 
 
@@ -155,3 +156,9 @@ def test_torn_tune_snapshot_falls_back_to_our_record(tmp_path, tear):
     """Tune's snapshot torn (or missing) after a kill, our record whole: the resume continues from the
     record in a new Tune run, keeps every recorded trial and epoch, and ends the planned trials."""
     assert check_resume(tmp_path, "asha", "result:40", tear=TEARS[tear]) == "resumed"
+
+
+def test_torn_tune_snapshot_falls_back_with_paused_trials(tmp_path):
+    """Hyperband pauses trials at its rungs: the fallback re-queues them PAUSED from their checkpoints
+    (and waiting ones from scratch, with their recorded configs), and the brackets still end."""
+    assert check_resume(tmp_path, "hyperband", "result:45", tear=TEARS["experiment-state-empty"]) == "resumed"
