@@ -86,7 +86,8 @@ def resume_experiment(results_path: str | os.PathLike, *, address: str | None = 
     # Tune's snapshot torn or missing: continue from our record in a new Tune run (hpo.ray.fallback),
     # or, without a record of any trial, refuse before Ray starts
     torn = snapshot.tune_snapshot_problem(path)
-    instance = [r for r in ("scheduler", "search") if isinstance(data.get(r), dict) and data[r].get("name") == "instance"]
+    instance = [r for r in ("scheduler", "search", "predictor")  # instances only Tune's snapshot held
+                if isinstance(data.get(r), dict) and data[r].get("name") == "instance"]
     if torn is not None and (not snapshot.has_trials(before) or instance):
         snapshot.check_restorable(path)  # raises the refusal
     if torn is None and not tuner.can_restore(path):

@@ -183,3 +183,14 @@ def test_torn_snapshot_without_a_record_of_any_trial_is_still_refused(tmp_path):
     proc = run_cli("--resume", str(d), timeout=120)
     assert proc.returncode == 2 and "is empty" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not list(d.glob("torn-tune-snapshot-*"))
+
+
+def test_torn_snapshot_of_a_run_with_an_instance_is_refused(tmp_path):
+    """A scheduler/search/predictor passed as an instance lived only in Tune's snapshot: no fallback."""
+    d = _tune_dir(tmp_path)
+    (d / "experiment.yaml").write_text("name: run\nscheduler: {name: instance, class: x.Y}\n")
+    (d / "experiment_state-2026.json").write_bytes(b"")
+    snapshot.write_state(d, {"store": {"rows": [], "trials": {"t": {"config": {}, "epochs": 1}}}, "statuses": {}})
+    proc = run_cli("--resume", str(d), timeout=120)
+    assert proc.returncode == 2 and "is empty" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not list(d.glob("torn-tune-snapshot-*"))
