@@ -32,3 +32,8 @@ class ExperimentStalled(RuntimeError):
 
 class FewerResultsError(RuntimeError):
     """Writing would replace results on disk with fewer completed trials; the old files are kept."""
+
+
+class StorageStopped(RuntimeError):
+    """The results directory stopped taking writes mid-run (a full disk, a read-only filesystem, a
+    quota): the run ended, with the cause in one line (``hpo.disk_errors``)."""

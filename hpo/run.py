@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import config as config_mod
 from . import preflight
-from .errors import ConfigError, ExperimentStalled, FewerResultsError
+from .errors import ConfigError, ExperimentStalled, FewerResultsError, StorageStopped
 
 
 def parser() -> argparse.ArgumentParser:
@@ -84,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _guarded(action) -> int:
-    """Bad input -> one line on stderr and exit status 2; a stalled run, or results that would be
-    replaced by fewer, -> one line and 1; Ctrl-C -> 130."""
+    """Bad input -> one line on stderr and exit status 2; a stalled run, results that would be
+    replaced by fewer, or storage that stopped taking writes -> one line and 1; Ctrl-C -> 130."""
     try:
         action()
     except ConfigError as exc:
@@ -96,7 +96,25 @@ def _guarded(action) -> int:
     except (ExperimentStalled, FewerResultsError) as exc:
         print(f"hpo: error: {exc}", file=sys.stderr)
         return 1
+    except StorageStopped as exc:
+        return _last_line(f"hpo: {exc}")
+    except OSError as exc:  # our own final writes on a full disk or read-only filesystem
+        from .disk_errors import DISK_ERRNOS
+
+        if exc.errno not in DISK_ERRNOS:
+            raise
+        where = f"while writing {exc.filename}" if exc.filename else "while writing the results"
+        return _last_line(f"hpo: run stopped: {exc.strerror} {where}; nothing was corrupted; free space (or make "
+                          "the filesystem writable) and resume with --resume RESULTS_DIR")
     return 0
+
+
+def _last_line(msg: str) -> int:
+    """A run stopped by its storage: the cause is the last line of the output, after Ray's."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    print(msg, file=sys.stderr, flush=True)
+    return 1
 
 
 if __name__ == "__main__":

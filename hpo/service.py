@@ -79,13 +79,19 @@ def resume_experiment(results_path: str | os.PathLike, *, address: str | None = 
     path = Path(results_path).expanduser().resolve()
     if not (path / CONFIG_FILE).is_file():
         raise ConfigError(f"{path} is not an hpo results directory (no {CONFIG_FILE})", "resume")
-    if not tuner.can_restore(path):
-        raise ConfigError(f"{path} holds no Ray Tune experiment state to resume from", "resume")
     from .ray import snapshot
 
-    snapshot.check_restorable(path)  # before Ray starts: a torn or missing snapshot is refused
     before = snapshot.read_state(path)  # our own record: the resumed run must keep all of it
     data = config_mod.load_yaml(path / CONFIG_FILE)
+    # Tune's snapshot torn or missing: continue from our record in a new Tune run (hpo.ray.fallback),
+    # or, without a record of any trial, refuse before Ray starts
+    torn = snapshot.tune_snapshot_problem(path)
+    instance = [r for r in ("scheduler", "search", "predictor")  # instances only Tune's snapshot held
+                if isinstance(data.get(r), dict) and data[r].get("name") == "instance"]
+    if torn is not None and (not snapshot.has_trials(before) or instance):
+        snapshot.check_restorable(path)  # raises the refusal
+    if torn is None and not tuner.can_restore(path):
+        raise ConfigError(f"{path} holds no Ray Tune experiment state to resume from", "resume")
     data["storage"], data["name"] = str(path.parent), path.name
     for role in ("scheduler", "search", "predictor"):
         if isinstance(data.get(role), dict) and data[role].get("name") == "instance":
@@ -104,9 +110,16 @@ def resume_experiment(results_path: str | os.PathLike, *, address: str | None = 
     cfg = config_mod.from_dict(checked, source=str(path / CONFIG_FILE))
     cfg = config_mod.apply_overrides(cfg, source=str(path / CONFIG_FILE), num_cpus=num_cpus)
     cfg.address = address
+    if torn is not None:
+        from .ray import fallback
+
+        aside = fallback.set_aside(path)
+        say(f"resume: Tune's snapshot is unusable ({torn}); falling back to our last complete record, "
+            f"{snapshot.STATE_FILE}" + (f"; Tune's snapshot files moved to {aside}" if aside else ""))
     info = tuner.connect(cfg, object_store_memory)
     try:
-        record = tuner.run(cfg, path, dict(cfg.trainable_args), info, train_fn, {}, restore=True)
+        record = tuner.run(cfg, path, dict(cfg.trainable_args), info, train_fn, {}, restore=torn is None,
+                           record=before if torn is not None else None)
         return _finish(cfg, path, record, data, verbose, before=before)
     finally:
         tuner.cluster.disconnect(info)
@@ -127,8 +140,15 @@ def _finish(cfg: ExperimentConfig, path: Path, record, resolved: dict, verbose: 
     results.check_keeps(trials, before)
     from .ray.snapshot import kill_point
 
-    kill_point("finish")  # tests: a crash after the run, before its results are written
-    results.write(path, store, trials, resolved, best, space_keys)
+    from . import disk_errors
+
+    try:
+        kill_point("finish", path / "trials.parquet")  # tests: a crash (or a full disk) before the results are written
+        results.write(path, store, trials, resolved, best, space_keys)
+    except OSError as exc:
+        if exc.errno not in disk_errors.DISK_ERRNOS:
+            raise
+        raise disk_errors.stopped(exc, path) from exc
     diagnostics = record.scheduler.diagnostics()
     if diagnostics is not None:
         reporting.write_predictions(path, diagnostics.decision_log(), mode=cfg.mode)

@@ -89,7 +89,12 @@ class HpoCallback(Callback):
         (``hpo_state.json``, atomically: :mod:`hpo.ray.snapshot`)."""
         kill_point("snapshot")
         state = {"store": self.store.get_state(), "statuses": self.statuses, "errors": self.errors,
-                 "scheduler": self.scheduler.get_state()}
+                 "scheduler": self.scheduler.get_state(),
+                 # every trial Tune has created, in order, and the configs of those without a result
+                 # yet: a fallback resume (hpo.ray.fallback) re-queues them from this record alone
+                 "order": [t.trial_id for t in self._live],
+                 "configs": {t.trial_id: {k: results._plain(v) for k, v in t.config.items()}
+                             for t in self._live if t.trial_id not in self.store.trials}}
         if self.path is not None:
             # Tune copies this snapshot into the results directory after this call; the record of
             # the previous one (complete by now) is written, so the record never runs ahead of it.

@@ -1,4 +1,12 @@
-"""Start an embedded local Ray (dashboard on 127.0.0.1) or join an existing cluster."""
+"""Start an embedded local Ray (every port on loopback) or join an existing cluster.
+
+A local run keeps all of Ray's listening sockets on 127.0.0.1: GCS, raylet, workers, the dashboard,
+its agents and the metrics (Prometheus) export port.  Ray 2.60 binds them to every interface on
+Linux and replaces a loopback ``_node_ip_address`` by the host's address; its single-machine mode
+(``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, its default on macOS and Windows) uses the loopback
+address as the node address instead, and its servers then listen there only (:func:`loopback_only`).
+A joined cluster (``--address``) is left as it is.
+"""
 from __future__ import annotations
 
 import logging
@@ -112,6 +120,7 @@ def connect(address: str | None, *, num_cpus: int | None, slots: int, dashboard_
         log.warning("the Ray dashboard will listen on %s: the dashboard and job API run code for whoever "
                     "reaches them; keep it on 127.0.0.1 unless the network is trusted", dashboard_host)
     cpus = num_cpus or detect_cpus()
+    loopback_only()
     # Ray warns on every start that token authentication is on; we print where the token is instead.
     logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     preflight.private_token_file()  # Ray would write ~/.ray/auth_token 0644; we write it 0600 first
@@ -124,6 +133,27 @@ def connect(address: str | None, *, num_cpus: int | None, slots: int, dashboard_
     # Other Ray instances may run on this machine: point state-API clients at ours.
     os.environ["RAY_ADDRESS"] = ctx.address_info["address"]
     return ClusterInfo(True, f"http://{url}" if url else None, cpus, True, ray.cluster_resources().get("GPU", 0))
+
+
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def loopback_only() -> bool:
+    """Make an embedded Ray listen on loopback only: Ray's single-machine mode, in this process
+    (read when ``ray`` was imported, so it is set on the imported constant too) and in the Ray
+    processes it starts (they inherit the environment).  A user's own setting of the variable
+    wins.  Returns whether loopback-only is in force."""
+    os.environ.setdefault(LOOPBACK_ENV, "0")
+    on = os.environ[LOOPBACK_ENV].strip().lower() in ("0", "false")
+    try:
+        from ray._private import ray_constants
+
+        ray_constants.ENABLE_RAY_CLUSTER = not on
+    except (ImportError, AttributeError):  # pragma: no cover - other Ray versions read the variable only
+        pass
+    if not on:
+        log.warning("%s=%s: the local Ray listens on every interface", LOOPBACK_ENV, os.environ[LOOPBACK_ENV])
+    return on
 
 
 def token_file() -> str | None:

@@ -67,10 +67,12 @@ class CoreTrialScheduler(FIFOScheduler):
         self._reasons: dict[str, StopReason] = {}
         self._recovering: list[str] = []  # failed trials Tune requeues for a retry
         self._restoring = False  # set by set_state (Tuner.restore) until the controller's first step
+        self.requeued: set[str] = set()  # trials a fallback resume re-adds (hpo.ray.fallback), not yet added
 
     def __setstate__(self, state: dict) -> None:  # pickled (Tune's snapshot) before _recovering existed
         self.__dict__.update(state)
         self.__dict__.setdefault("_recovering", [])
+        self.__dict__.setdefault("requeued", set())
         self.__dict__["_restoring"] = False
 
     # ---- search properties ------------------------------------------------------------------
@@ -98,8 +100,9 @@ class CoreTrialScheduler(FIFOScheduler):
         if known is None:
             self.core.on_trial_add(tid)
             return
-        if not self._restoring:
+        if not self._restoring and tid not in self.requeued:
             return  # Tune re-adds a trial it requeued: it has already filed it as PENDING
+        self.requeued.discard(tid)  # a fallback resume's trial is new to Tune: filed after this call
         # Re-added by ``Tuner.restore`` (``TuneController.resume``: our state came back from the
         # same snapshot just before) and before the controller's first step.  Tune requeues every
         # unfinished trial as PENDING and would start it at once, and its snapshot can lag on trials

@@ -32,14 +32,29 @@ from hpo.errors import ConfigError
 STATE_FILE = "hpo_state.json"
 STATE_VERSION = 1
 KILL_ENV = "HPO_TEST_KILL_AT"
+DISK_ERROR_ENV = "HPO_TEST_DISK_ERROR_AT"
 _passes: dict[str, int] = {}
 # Tune's snapshot files in the results directory (Ray 2.60 names)
-_TUNE_JSON = ("experiment_state-*.json", "basic-variant-state-*.json", "search_gen_state-*.json")
+_TUNE_JSON = ("experiment_state-*.json", "basic-variant-state-*.json", "search_gen_state-*.json",
+              "hpo-requeue-state-*.json")  # the last: hpo.ray.fallback's part of the snapshot
 _TUNE_PICKLES = ("callback-states-*.pkl", "searcher-state-*.pkl", "tuner.pkl")
+TUNE_FILES = _TUNE_JSON + _TUNE_PICKLES
 
 
-def kill_point(point: str) -> None:
-    """End the process here on the N-th pass when ``HPO_TEST_KILL_AT=point:N`` (tests only)."""
+def kill_point(point: str, file: str | os.PathLike | None = None) -> None:
+    """End the process here on the N-th pass when ``HPO_TEST_KILL_AT=point:N`` (tests only).
+    ``HPO_TEST_DISK_ERROR_AT=point:N:ENOSPC`` (or ``EROFS``) raises that ``OSError`` there instead,
+    about ``file``: a full disk or read-only filesystem, injected (tests only)."""
+    disk = os.environ.get(DISK_ERROR_ENV)
+    if disk:
+        name, count, code = disk.rsplit(":", 2)
+        if name == point:
+            _passes["disk:" + point] = _passes.get("disk:" + point, 0) + 1
+            if _passes["disk:" + point] == int(count):
+                import errno
+
+                num = getattr(errno, code)
+                raise OSError(num, os.strerror(num), None if file is None else str(file))
     spec = os.environ.get(KILL_ENV)
     if not spec:
         return
@@ -62,13 +77,17 @@ def write_state(path: Path, state: dict[str, Any] | bytes) -> None:
     doc = state if isinstance(state, bytes) else encode(state)
     target = Path(path) / STATE_FILE
     tmp = target.with_name(f".{STATE_FILE}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(doc[: len(doc) // 2])
-        kill_point("hpo_state_write")  # a kill here leaves a torn temporary file, never a torn target
-        fh.write(doc[len(doc) // 2:])
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, target)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(doc[: len(doc) // 2])
+            kill_point("hpo_state_write", tmp)  # a kill here leaves a torn temporary file, never a torn target
+            fh.write(doc[len(doc) // 2:])
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except OSError:  # a full disk, a read-only filesystem: the last complete record stays
+        tmp.unlink(missing_ok=True)
+        raise
     fsync_dir(target.parent)
 
 
@@ -117,18 +136,32 @@ def prune_checkpoints(trial_dir: str | os.PathLike, keep_from: str | None, keep_
 
 def check_restorable(path: Path) -> None:
     """Refuse (``ConfigError``, one line) a results directory whose Tune snapshot is missing or torn."""
+    why = tune_snapshot_problem(path)
+    if why is None:
+        return
+    if why.startswith("no Tune snapshot"):
+        raise ConfigError(f"{path} has {why}: the run was stopped before its first one, so there is nothing "
+                          "to continue; start the experiment again under another --name", "resume")
+    raise ConfigError(f"{why}: refusing to resume from it; nothing was changed", "resume")
+
+
+def tune_snapshot_problem(path: Path) -> str | None:
+    """Why Tune's snapshot in ``path`` cannot be restored (missing, or a torn file), or None."""
     path = Path(path)
     names = os.listdir(path)
     if not any(fnmatch.fnmatch(n, _TUNE_JSON[0]) for n in names):
-        raise ConfigError(f"{path} has no Tune snapshot ({_TUNE_JSON[0]}): the run was stopped before "
-                          "its first one, so there is nothing to continue; start the experiment again "
-                          "under another --name", "resume")
-    for pattern in _TUNE_JSON + _TUNE_PICKLES:
+        return f"no Tune snapshot ({_TUNE_JSON[0]})"
+    for pattern in TUNE_FILES:
         for name in fnmatch.filter(names, pattern):
             problem = _unreadable(path / name)
             if problem:
-                raise ConfigError(f"{path / name} is {problem} (torn by a crash while Tune wrote it): refusing to "
-                                  "resume from it; nothing was changed", "resume")
+                return f"{path / name} is {problem} (torn by a crash while Tune wrote it)"
+    return None
+
+
+def has_trials(doc: dict[str, Any] | None) -> bool:
+    """Whether a record holds any trial (one written before the first trial has nothing to continue)."""
+    return bool(doc and (doc.get("store", {}).get("trials") or doc.get("statuses") or doc.get("order")))
 
 
 def _unreadable(file: Path) -> str | None:

@@ -19,8 +19,9 @@ import ray
 from ray import tune
 from ray.tune.execution.placement_groups import PlacementGroupFactory
 from ray.tune.search import BasicVariantGenerator
+from ray.tune.stopper import CombinedStopper
 
-from hpo import components, results, searchers
+from hpo import components, disk_errors, results, searchers
 from hpo.components import Context
 from hpo.config import ExperimentConfig
 from hpo.distributed import TrialResources
@@ -28,14 +29,14 @@ from hpo.errors import ConfigError
 from hpo.progress import say
 from hpo.protocols import Objective, StopReason
 
-from . import cluster
+from . import cluster, fallback
 from .callbacks import HpoCallback
 from .metrics import HpoMetricsCallback, MetricsAccount
 from .scheduler import SchedulerView, build_ray_scheduler, view
 from .searcher import build as build_search_alg
 from .space import to_tune_space
 from .trial import make_trial_function
-from .watchdog import StallGuard
+from .watchdog import Deadline, StallGuard
 
 log = logging.getLogger("hpo")
 RESTORE_KNOWN_RAY = ("2.60.",)  # versions whose Tuner internals _restored_parts was written against
@@ -104,7 +105,9 @@ def _trainable(cfg: ExperimentConfig, path: Path, args: dict, train_fn, has_slot
 
 
 def run(cfg: ExperimentConfig, path: Path, args: dict, info: cluster.ClusterInfo, train_fn,
-        instances: dict[str, Any], restore: bool) -> RunRecord:
+        instances: dict[str, Any], restore: bool, record: dict | None = None) -> RunRecord:
+    """``restore``: continue through Tune's own snapshot; ``record``: continue from our
+    ``hpo_state.json`` in a new Tune run instead (Tune's snapshot was torn: :mod:`hpo.ray.fallback`)."""
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # Tune's console box names its own classes (SearchGenerator, CoreTrialScheduler) and points
     # TensorBoard at a temporary /tmp/ray session; our own lines say what runs and where results go.
@@ -125,11 +128,18 @@ def run(cfg: ExperimentConfig, path: Path, args: dict, info: cluster.ClusterInfo
         callback.path, callback.t0 = path, t0
         callback.guard.reset()
     else:
-        tuner, scheduler, callback = _new_tuner(cfg, path, trainable, instances, info)
+        tuner, scheduler, callback = _new_tuner(cfg, path, trainable, instances, info, record)
     # Tune's ResultGrid re-reads per-trial files we do not use; after a restore it warns about
     # trials whose files were never synced.  Our results come from the callback's own records.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
-    tuner.fit()
+    with disk_errors.Watch() as watch:
+        try:
+            tuner.fit()
+        except Exception as exc:  # a full disk or read-only filesystem: its cause, in one line
+            err = disk_errors.find(exc) or watch.error
+            if err is None:
+                raise
+            raise disk_errors.stopped(err, path) from exc
     return RunRecord(callback.store, callback.statuses, callback.errors, scheduler.stop_reasons(), scheduler,
                      callback.t0, list(callback.guard.stalled), callback.guard.message() if callback.guard.stalled
                      else "")
@@ -192,7 +202,7 @@ def _restored_parts(tuner: tune.Tuner) -> tuple[SchedulerView, HpoCallback]:
 
 
 def _new_tuner(cfg: ExperimentConfig, path: Path, trainable, instances: dict[str, Any],
-               info: cluster.ClusterInfo) -> tuple[tune.Tuner, SchedulerView, HpoCallback]:
+               info: cluster.ClusterInfo, record: dict | None = None) -> tuple[tune.Tuner, SchedulerView, HpoCallback]:
     objective = Objective(cfg.metric, cfg.mode)
     sname = cfg.scheduler.name
     ray_scheduler = instances.get("scheduler") or build_ray_scheduler(
@@ -207,8 +217,11 @@ def _new_tuner(cfg: ExperimentConfig, path: Path, trainable, instances: dict[str
         search_alg, forced = instances["search"], None
         param_space = _space_for_instance(search_alg, cfg)
     else:
+        seed = cfg.seed
+        if record is not None and cfg.search.name not in ("random", "grid"):  # a model-based searcher restarts
+            seed = fallback.derived_seed(cfg.seed, len(fallback.plan(record, path)["order"]))
         search_alg, param_space, forced = build_search_alg(
-            cfg.search.name, cfg.search.options, cfg.space, objective=objective, seed=cfg.seed,
+            cfg.search.name, cfg.search.options, cfg.space, objective=objective, seed=seed,
             max_epochs=cfg.budget.max_epochs, max_concurrent=cap)
     if isinstance(search_alg, BasicVariantGenerator):
         cap = None  # the generator caps itself; Tune's max_concurrent_trials only wraps Searchers
@@ -232,6 +245,10 @@ def _new_tuner(cfg: ExperimentConfig, path: Path, trainable, instances: dict[str
     account = MetricsAccount(store, reasons=scheduler.stop_reasons, diagnostics=scheduler.diagnostics(),
                              max_epochs=cfg.budget.max_epochs)
     metrics_callback = HpoMetricsCallback(account, experiment=cfg.name)
+    if record is not None:
+        search_alg, cap, num_samples = fallback.continue_run(record, cfg, path, callback, scheduler, search_alg, cap,
+                                                           num_samples if forced is None else 1)
+        forced = None
     say(f"experiment {cfg.name}: {num_samples} trials of {cfg.trainable!s} x {cfg.budget.max_epochs} epochs, "
         f"scheduler {cfg.scheduler.name}, search {cfg.search.name}"
         + (f", predictor {cfg.predictor.name}" if cfg.predictor else "")
@@ -247,11 +264,12 @@ def _new_tuner(cfg: ExperimentConfig, path: Path, trainable, instances: dict[str
             metric=cfg.metric, mode=cfg.mode, num_samples=num_samples if forced is None else 1,
             search_alg=search_alg, scheduler=ray_scheduler,
             max_concurrent_trials=cap,
-            time_budget_s=cfg.budget.time_limit_s, reuse_actors=cfg.resources.workers_per_trial == 1),
+            reuse_actors=cfg.resources.workers_per_trial == 1),
         run_config=tune.RunConfig(
             name=cfg.name, storage_path=str(path.parent),
             callbacks=[callback, metrics_callback, *tracking_callbacks(cfg, path)], verbose=0,
-            stop=guard,
+            # the time limit counts from now (Tune's time_budget_s starts after its set-up)
+            stop=CombinedStopper(guard, Deadline(cfg.budget.time_limit_s)) if cfg.budget.time_limit_s else guard,
             failure_config=tune.FailureConfig(max_failures=2),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=None)),  # pruned by HpoCallback, after snapshots
     )

@@ -307,7 +307,8 @@ def test_unwritable_home_is_a_warning_not_a_crash(monkeypatch, caplog):
 
 _RAY_TOKEN_SCRIPT = """
 import os, stat, sys, grpc
-from hpo import cluster, preflight
+from hpo import preflight
+from hpo.ray import cluster
 info = cluster.connect(None, num_cpus=1, slots=1, object_store_memory=200 * 2**20)
 import ray
 token = os.path.expanduser("~/.ray/auth_token")

@@ -42,6 +42,7 @@ resources: {max_concurrent: 2}
 seed: 5
 """
 SCHEDULERS = {"asha": "{name: asha, eta: 3}", "swift": "{name: swift, eta: 3, d: 3}\npredictor: {name: svr}",
+              "hyperband": "{name: hyperband, eta: 3}",
               "predictive": "{name: predictive, eta: 3, min_pairs: 3, min_calib: 1, min_coverage: 0.0}"}
 POINTS = ["result:3", "result:10", "result:20", "result:30", "result:40",
           "complete:1", "complete:3", "complete:6", "complete:9",
@@ -72,16 +73,25 @@ def _killed_run(tmp_path, scheduler: str, point: str):
 def _planned(scheduler: str) -> int:
     from hpo import components
 
-    options = {"asha": {"eta": 3}, "swift": {"eta": 3, "d": 3}, "predictive": {"eta": 3}}[scheduler]
+    options = {"asha": {"eta": 3}, "swift": {"eta": 3, "d": 3}, "hyperband": {"eta": 3},
+               "predictive": {"eta": 3}}[scheduler]
     return components.spec("scheduler", scheduler).planned_trials(options, 9) or 24
 
 
-def check_resume(tmp_path, scheduler: str, point: str) -> str:
+def check_resume(tmp_path, scheduler: str, point: str, tear=None) -> str:
+    """``tear(d)``: damage Tune's snapshot after the kill; the resume must then fall back to our record."""
     code, d = _killed_run(tmp_path, scheduler, point)
     assert code == 137, (point, (tmp_path / "killed.log").read_text()[-3000:])
     record = json.loads((d / "hpo_state.json").read_text()) if (d / "hpo_state.json").exists() else None
+    if tear is not None:
+        assert record and record["store"]["trials"], "the kill came before a record of any trial"
+        tear(d)
     before = {p.name: p.read_bytes() for p in d.iterdir() if p.is_file()}
     resumed = run_cli("--resume", str(d), "--num-cpus", "2", timeout=400)
+    if tear is not None:
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert "falling back to our last complete record" in resumed.stdout, resumed.stdout[-3000:]
+        assert len(list(d.glob("torn-tune-snapshot-*"))) == 1
     if resumed.returncode == 2:  # allowed only without a first snapshot, and then nothing changed
         assert not (record or {}).get("statuses") and "before its first one" in resumed.stderr, resumed.stderr
         assert len(resumed.stderr.strip().splitlines()) == 1
@@ -120,3 +130,37 @@ def test_kill_at_an_injected_point_then_resume_loses_nothing(tmp_path, point):
 @pytest.mark.parametrize("point", ["result:20", "snapshot:3"])
 def test_two_concurrent_trials_resume_exactly(tmp_path, scheduler, point):
     assert check_resume(tmp_path, scheduler, point) == "resumed"
+
+
+def _truncate(pattern: str, keep: float = 0.5):
+    def tear(d):
+        (f,) = d.glob(pattern)
+        data = f.read_bytes()
+        f.write_bytes(data[: int(len(data) * keep)])
+    return tear
+
+
+def _remove(pattern: str):
+    def tear(d):
+        for f in d.glob(pattern):
+            f.unlink()
+    return tear
+
+
+TEARS = {"experiment-state-empty": _truncate("experiment_state-*.json", 0),
+         "experiment-state-truncated": _truncate("experiment_state-*.json"),
+         "callback-state-truncated": _truncate("callback-states-*.pkl"),
+         "experiment-state-missing": _remove("experiment_state-*.json")}
+
+
+@pytest.mark.parametrize("tear", sorted(TEARS))
+def test_torn_tune_snapshot_falls_back_to_our_record(tmp_path, tear):
+    """Tune's snapshot torn (or missing) after a kill, our record whole: the resume continues from the
+    record in a new Tune run, keeps every recorded trial and epoch, and ends the planned trials."""
+    assert check_resume(tmp_path, "asha", "result:40", tear=TEARS[tear]) == "resumed"
+
+
+def test_torn_tune_snapshot_falls_back_with_paused_trials(tmp_path):
+    """Hyperband pauses trials at its rungs: the fallback re-queues them PAUSED from their checkpoints
+    (and waiting ones from scratch, with their recorded configs), and the brackets still end."""
+    assert check_resume(tmp_path, "hyperband", "result:45", tear=TEARS["experiment-state-empty"]) == "resumed"
