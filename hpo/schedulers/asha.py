@@ -96,15 +96,10 @@ class ASHACore(CoreBase):
             for t in self._promotable(m):
                 if t in free:
                     return t
-        for t in runnable:
-            if self.status[t] == "pending":
-                return t
-        busy = [t for t, s in self.status.items() if s in ("running", "pending", "paused") and t not in free]
-        if self.sealed and not busy:
-            for t in runnable:
-                if self.status[t] == "paused":
-                    self.stop(t, StopReason(Outcome.NOT_PROMOTED, rung=self.top_rung.get(t), rule="rank"))
-        return None
+        t = self._first_pending(runnable)
+        if t is None and self._wound_down(free):
+            self._stop_unpromoted(runnable, self.top_rung.get)
+        return t
 
     @property
     def uses_pause(self) -> bool:

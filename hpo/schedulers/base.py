@@ -15,7 +15,7 @@ Subclasses implement ``_decide(trial_id, epoch)``, ``_choose(runnable)`` and ``_
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from hpo.protocols import CONTINUE, ENDED, LIVE, PAUSE, STOP, Decision, Outcome, StopReason
 
@@ -168,6 +168,21 @@ class CoreBase:
         self.reasons = {k: StopReason.from_dict(r) for k, r in state["reasons"].items()}
         self.sealed = bool(state["sealed"])
         self._to_stop = list(state["to_stop"])
+
+    # ---- promotion helpers (ASHA's promote variant, predictive) ----------------------------
+    def _first_pending(self, runnable: list[str]) -> str | None:
+        return next((t for t in runnable if self.status[t] == "pending"), None)
+
+    def _wound_down(self, free: set[str]) -> bool:
+        """No trial will be added, and none is running, pending or paused outside ``free``: what
+        is paused in ``free`` can no longer become promotable."""
+        return self.sealed and not any(s in ("running", "pending", "paused") and t not in free
+                                       for t, s in self.status.items())
+
+    def _stop_unpromoted(self, runnable: list[str], rung_of: Callable[[str], int | None]) -> None:
+        for t in runnable:
+            if self.status[t] == "paused":
+                self.stop(t, StopReason(Outcome.NOT_PROMOTED, rung=rung_of(t), rule="rank"))
 
     # ---- subclass hooks ------------------------------------------------------------------
     def _added(self, trial_id: str) -> None:

@@ -24,8 +24,8 @@ only once its online conformal calibration holds.  When a worker looks at rung `
 
 When no trial is pending or running and none is promotable, the best paused trial of the highest
 rung goes on while fewer than ``k`` trials have completed (``rule="top_k"``: a small pool still
-ends with its top-k known); then the trials still paused are stopped (``Outcome.NOT_PROMOTED``).  Every promotion and every stop is logged (``decision_log()``) with the
-rule that made it.  The defaults were chosen by leave-one-table-out over eleven curve tables
+ends with its top-k known); then the trials still paused are stopped (``Outcome.NOT_PROMOTED``).
+Every promotion and every stop is logged (``decision_log()``) with the rule that made it.  The defaults were chosen by leave-one-table-out over eleven curve tables
 (``benchmarks/predictive_defaults.py``, ``benchmarks/results/predictive_defaults.md``).
 """
 from __future__ import annotations
@@ -201,6 +201,9 @@ class PredictiveCore(CoreBase):
             self.stop(t, StopReason(Outcome.STOPPED_PREDICTOR, rung=m, predicted=mu, rule="predictor"))
         return None
 
+    def _top_rung(self, trial_id: str) -> int | None:
+        return self.rung_epochs[len(self.at[trial_id]) - 1] if self.at.get(trial_id) else None
+
     def _complete_top_k(self, free: set[str]) -> str | None:
         """The end game: with nothing left to start and nothing promotable, fewer than ``k``
         completed trials would leave the top-k unknown (a pool smaller than ``eta**levels``).  Then
@@ -223,19 +226,12 @@ class PredictiveCore(CoreBase):
             t = self._promote_from(j, free)
             if t is not None:
                 return t
-        for t in runnable:
-            if self.status[t] == "pending":
-                return t
-        busy = [t for t, s in self.status.items() if s in ("running", "pending", "paused") and t not in free]
-        if self.sealed and not busy:
+        t = self._first_pending(runnable)
+        if t is None and self._wound_down(free):
             t = self._complete_top_k(free)
-            if t is not None:
-                return t
-            for t in runnable:
-                if self.status[t] == "paused":
-                    rung = self.rung_epochs[len(self.at.get(t, [])) - 1] if self.at.get(t) else None
-                    self.stop(t, StopReason(Outcome.NOT_PROMOTED, rung=rung, rule="rank"))
-        return None
+            if t is None:
+                self._stop_unpromoted(runnable, self._top_rung)
+        return t
 
     # ---- Diagnostics -------------------------------------------------------------------------
     def decision_log(self) -> list[dict[str, Any]]:
