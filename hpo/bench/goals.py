@@ -19,16 +19,17 @@ import pandas as pd
 from hpo.schedulers.brackets import hyperband_epochs
 
 from .methods import LABELS
+from .protocol_report import FRACTIONS, NO_ANSWER, per_run, table_scale
 
 MAIN = "predictive"
 
 
 def _mean_curve(v: np.ndarray) -> np.ndarray:
-    return np.where(np.isnan(v), 1.0, v).mean(axis=0)
+    return np.where(np.isnan(v), NO_ANSWER, v).mean(axis=0)
 
 
-def goal_lines(sim: pd.DataFrame, curves: pd.DataFrame, overall: dict[str, list[list[float]]],
-               per_run, table_scale, fractions) -> list[str]:
+def goal_lines(sim: pd.DataFrame, curves: pd.DataFrame, overall: dict[str, list[list[float]]]) -> list[str]:
+    fractions = FRACTIONS
     if MAIN not in overall:
         return []
     peers = [m for m in overall if not m.startswith(MAIN)]

@@ -148,5 +148,5 @@ def write_summary(paths: list[Path], out: Path, commands: str = "", notes: str =
                                          [str(ranked.index(m) + 1)]) + " |")
     from .goals import goal_lines
 
-    goals = goal_lines(sim, curves, overall, per_run, table_scale, FRACTIONS)
+    goals = goal_lines(sim, curves, overall)
     out.write_text("\n".join(lines + summary + [""] + goals + sections) + "\n")

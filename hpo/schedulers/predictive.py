@@ -84,7 +84,6 @@ class PredictiveCore(CoreBase):
         self.at: dict[str, list[list[float]]] = {}  # trial -> per reached rung [z, f, mu1, s1]
         self.predicted: dict[str, float] = {}  # trial -> latest predicted final (live trials)
         self.finals: list[float] = []  # observed final losses of completed trials
-        self.observed: list[list[float]] = [[] for _ in self.rung_epochs]  # smoothed rung losses
         self.rung_log: list[dict[str, Any]] = []  # one record per promotion or stop
 
     # ---- features --------------------------------------------------------------------------
@@ -120,7 +119,6 @@ class PredictiveCore(CoreBase):
         step = self.stages[j].one_step(z, f)
         hist.append([z, f, *(step if step else (math.nan, math.nan))])
         self.members[j].append(trial_id)
-        self.observed[j].append(z)
         return PAUSE
 
     def _trial_ended(self, trial_id: str) -> None:
@@ -149,7 +147,7 @@ class PredictiveCore(CoreBase):
         if h == len(self.stages):
             vals = self.finals + [v for t, v in self.predicted.items() if t != trial_id]
         else:
-            vals = list(self.observed[h])
+            vals = [self.at[t][h][0] for t in self.members[h] if not math.isnan(self.at[t][h][0])]
         if len(vals) < self.k:
             return None
         vals.sort()
@@ -261,7 +259,6 @@ class PredictiveCore(CoreBase):
                   at={t: [[_num(v) for v in row] for row in h] for t, h in self.at.items()},
                   predicted=[_num(v) for v in self.predicted.values()],
                   predicted_ids=list(self.predicted), finals=self.finals,
-                  observed=[[_num(v) for v in o] for o in self.observed],
                   decisions=[{k: _num(v) if isinstance(v, float) else v for k, v in d.items()}
                              for d in self.rung_log])
         return st
@@ -277,6 +274,5 @@ class PredictiveCore(CoreBase):
         self.at = {t: [[float(v) for v in row] for row in h] for t, h in state["at"].items()}
         self.predicted = dict(zip(state["predicted_ids"], (float(v) for v in state["predicted"])))
         self.finals = [float(v) for v in state["finals"]]
-        self.observed = [[float(v) for v in o] for o in state["observed"]]
         self.rung_log = [{k: float(v) if k in _FLOAT_KEYS and v is not None else v for k, v in d.items()}
                          for d in state["decisions"]]

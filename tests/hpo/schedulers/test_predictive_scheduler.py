@@ -145,6 +145,11 @@ def test_predictions_rank_the_rung():
     keys = [k for k, _, _ in ranked]
     assert keys == sorted(keys)
     assert ranked[0][1].startswith("w")  # the warm-up trials' rung-1 losses were far lower
+    h = core._horizon(0)
+    assert h > 0  # the predictor is trusted: every key is the chained prediction, not the rung loss
+    for key, t, pred in ranked:
+        z, f = core.at[t][0][:2]
+        assert pred is not None and key == pytest.approx(chain(core.stages, 0, h, z, f)[0], rel=1e-9)
 
 
 def test_affine_chain_equals_the_chain():
