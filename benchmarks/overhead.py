@@ -68,8 +68,9 @@ class Timed:
 
 
 def ray_scheduler(name: str, R: int, predictor: str | None = None):
+    from hpo.protocols import Objective
     from hpo.ray.bench import ray_asha, ray_hyperband
-    from hpo.schedulers import build_ray_scheduler
+    from hpo.ray.scheduler import build_ray_scheduler
 
     if name == "ray-asha":
         return ray_asha(R, 2)
@@ -80,8 +81,9 @@ def ray_scheduler(name: str, R: int, predictor: str | None = None):
         import predictors
 
         factory = lambda: predictors.build_predictor(predictor, {}, seed=0)  # noqa: E731
-    opts = {"asha": {"grace_period": 1, "reduction_factor": 2}, "hyperband": {"eta": 2}, "swift": {"eta": 2}}[name]
-    return build_ray_scheduler(name, metric="loss", mode="min", options=opts, max_epochs=R, seed=0,
+    opts = {"asha": {"grace_period": 1, "reduction_factor": 2}, "hyperband": {"eta": 2}, "swift": {"eta": 2},
+            "predictive": {}}[name]
+    return build_ray_scheduler(name, objective=Objective("loss", "min"), options=opts, max_epochs=R, seed=0,
                                predictor_factory=factory)
 
 
@@ -97,7 +99,10 @@ def one_ray_run(label: str, sched, fn, space, n: int, R: int, limit_s: float | N
     finally:
         shutil.rmtree(storage, ignore_errors=True)
     wall = time.perf_counter() - t0
-    fits = getattr(getattr(getattr(sched, "core", None), "pool", None), "fit_log", [])
+    from hpo.protocols import Diagnostics
+
+    core = getattr(sched, "core", None)  # ours wrap a core; Ray's schedulers do not
+    fits = core.predictor_fit_seconds() if isinstance(core, Diagnostics) else []
     return {"label": label, "wall_s": wall, "results": results, "decisions": timer.calls,
             "decide_s": timer.seconds, "choose_s": timer.choose_s, "fits": len(fits),
             "hit_limit": limit_s is not None and wall >= limit_s}
@@ -123,7 +128,8 @@ def ray_part(args) -> tuple[list[dict], list[dict]]:
                 asha.append(r)
                 print(r, file=sys.stderr, flush=True)
         space2 = {"a": hpo.uniform(1.0, 2.0), "b": hpo.uniform(0.5, 3.0)}
-        for name, pred in (("hyperband", None), ("ray-hyperband", None), ("swift", "svr"), ("swift", "qsvr")):
+        for name, pred in (("hyperband", None), ("ray-hyperband", None), ("swift", "svr"), ("swift", "qsvr"),
+                           ("predictive", None)):
             sched = ray_scheduler(name, args.hb_epochs, pred)
             label = name + (f"-{pred}" if pred else "")
             from hpo.schedulers.brackets import hyperband_trials
@@ -140,6 +146,7 @@ def ray_part(args) -> tuple[list[dict], list[dict]]:
 
 def core_part(args) -> list[dict]:
     from hpo.bench.methods import predictor_factory
+    from hpo.protocols import Diagnostics
     from hpo.ray.bench import RayASHACore
     from hpo.bench.rows import PairedRows
     from hpo.bench.simtime import simulate
@@ -149,7 +156,7 @@ def core_part(args) -> list[dict]:
     table = synthetic_table(rows=args.core_trials, epochs=args.results, seed=0)
     R, n = args.results, args.core_trials
     out = []
-    for label in ("asha", "ray-asha", "hyperband", "swift-svr", "swift-qsvr"):
+    for label in ("asha", "ray-asha", "hyperband", "swift-svr", "swift-qsvr", "predictive"):
         fit_s = [0.0]
         if label == "asha":
             core = build_core("asha", options={"grace_period": 1, "reduction_factor": 2}, max_epochs=R)
@@ -157,6 +164,8 @@ def core_part(args) -> list[dict]:
             core = RayASHACore(R, 2)
         elif label == "hyperband":
             core = build_core("hyperband", options={"eta": 2}, max_epochs=R)
+        elif label == "predictive":  # its defaults; its stage fits are timed by the core itself
+            core = build_core("predictive", options={}, max_epochs=R)
         else:
             base = predictor_factory(label.split("-")[1], 0)
 
@@ -176,8 +185,10 @@ def core_part(args) -> list[dict]:
 
             core = build_core("swift", options={"eta": 2}, max_epochs=R, predictor_factory=factory)
         r = simulate(core, table, PairedRows(table, 0, n), max_epochs=R, n_trials=n, workers=2)
-        fits = len(core.pool.fit_log) if hasattr(core, "pool") else 0
-        out.append({"method": label, "decisions": r.epochs, "wall_s": r.wall_s, "fits": fits, "fit_s": fit_s[0]})
+        fits = core.predictor_fit_seconds() if isinstance(core, Diagnostics) else []
+        if label == "predictive":
+            fit_s[0] = sum(fits)
+        out.append({"method": label, "decisions": r.epochs, "wall_s": r.wall_s, "fits": len(fits), "fit_s": fit_s[0]})
         print(out[-1], file=sys.stderr, flush=True)
     return out
 
@@ -206,8 +217,8 @@ def markdown(args, asha, swift, cores, command) -> str:
                   f"Per decision: ours {1e6 * do:.1f} µs, Ray's ASHAScheduler {1e6 * dr:.1f} µs.", ""]
     if swift:
         lines += [f"## Pausing schedulers in Ray Tune: one Hyperband iteration, R = {args.hb_epochs}, eta = 2", "",
-                  "No-op trials with loss a + b/epoch (checkpoint every epoch, so PAUSE resumes). Swift's "
-                  "decide time includes its predictor fits (they run inside `on_trial_result`).", "",
+                  "No-op trials with loss a + b/epoch (checkpoint every epoch, so PAUSE resumes). Swift's and predictive's "
+                  "decide time includes their predictor fits (they run inside `on_trial_result`).", "",
                   "| scheduler | wall s | results | decide ms total | decide µs / result | "
                   "choose_trial_to_run ms total | predictor fits | end |", "|---|---|---|---|---|---|---|---|"]
         for r in swift:

@@ -7,8 +7,8 @@ beside the checkout: ``data/learning-curves/``), and our recorded ``benchmarks/r
 curves_mlpf_gnn.csv`` and ``curves_ucluster.csv``.  Each table is a finite pool: trial ``i`` of
 seed ``s`` trains row ``permutation_s[i]`` (``hpo.bench.replay.paired_rows``; no row twice), the
 same stream for every method.  Every run is the simulated-time replay
-(``hpo.bench.simtime.simulate``, 4 workers, 1 epoch = 1 time unit, R = the table's epochs) capped
-at ``B`` = the epochs of one Hyperband iteration (eta = 2) on that table.
+(``hpo.bench.simtime.simulate``, 2 workers, 1 epoch = 1 time unit, R = the table's epochs) capped
+at 1.25 ``B``, ``B`` = the epochs of one Hyperband iteration (eta = 2) on that table.
 
 Score: normalised regret ``(final loss of the returned row - table best) / (table median final -
 table best)`` of the incumbent (the best loss at R among completed trials) after 0.25 B, 0.5 B
@@ -35,8 +35,8 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from hpo.bench.peers import table_space  # noqa: E402
-from hpo.bench.rows import BOHBRows, PairedRows  # noqa: E402
+from hpo.bench.methods import predictive_parts  # noqa: E402
+from hpo.bench.rows import PairedRows  # noqa: E402
 from hpo.bench.simtime import simulate  # noqa: E402
 from hpo.schedulers import build_core  # noqa: E402
 from hpo.schedulers.brackets import hyperband_epochs, hyperband_trials  # noqa: E402
@@ -87,11 +87,10 @@ def run(table, name: str, opts: dict, seed: int) -> tuple[list[float], int]:
     else:
         n = table.n_rows if name == "predictive" else min(250, table.n_rows)
     if name == "predictive":  # benchmarked as it is recommended: with BOHB's KDE sampler
-        source = BOHBRows(table, seed, n, table_space(table), replace=False)
+        core, source = predictive_parts(table, seed=seed, max_epochs=R, n_trials=n, replace=False, options=opts)
     else:
-        source = PairedRows(table, seed, n, replace=False)
-    r = simulate(build_core(name, options=opts, max_epochs=R), table, source,
-                 max_epochs=R, n_trials=n, workers=2, epoch_cap=int(1.25 * B))
+        core, source = build_core(name, options=opts, max_epochs=R), PairedRows(table, seed, n, replace=False)
+    r = simulate(core, table, source, max_epochs=R, n_trials=n, workers=2, epoch_cap=int(1.25 * B))
     fin = table.curves[:, -1]
     best, med = float(fin.min()), float(np.median(fin))
     out = []

@@ -103,23 +103,39 @@ def _sh(table, *, seed, max_epochs, eta, n_trials, space, replace):
     return sh_core(max_epochs, eta), PairedRows(table, seed, n_trials, replace=replace)
 
 
+def predictive_parts(table, *, seed, max_epochs, n_trials, space=None, replace=True, options=None,
+                     sampler: str = "bohb"):
+    """Our ``predictive`` core with ``options`` over its defaults, and BOHB's KDE sampler
+    (``sampler="bohb"``, as recommended: ``search: bohb``) or the paired random stream
+    (``sampler="random"``).  The registry's three ``predictive`` rows and
+    ``benchmarks/predictive_defaults.py`` build their runs here."""
+    from .peers import table_space
+
+    core = build_core("predictive", options=dict(options or {}), max_epochs=max_epochs, seed=seed)
+    if sampler == "bohb":
+        return core, BOHBRows(table, seed, n_trials, space or table_space(table), replace=replace)
+    if sampler == "random":
+        return core, PairedRows(table, seed, n_trials, replace=replace)
+    raise ValueError(f"sampler must be 'bohb' or 'random', got {sampler!r}")
+
+
 def _predictive(table, *, seed, max_epochs, eta, n_trials, space, replace):
     """As recommended: our ``predictive`` core with its defaults and BOHB's KDE sampler (``search: bohb``)."""
-    core = build_core("predictive", options={}, max_epochs=max_epochs, seed=seed)
-    return core, BOHBRows(table, seed, n_trials, space, replace=replace)
+    return predictive_parts(table, seed=seed, max_epochs=max_epochs, n_trials=n_trials, space=space,
+                            replace=replace)
 
 
 def _predictive_rank(table, *, seed, max_epochs, eta, n_trials, space, replace):
     """The ablation: the same core and sampler with the predictor never trusted (ASHA's promotion
     rule on the same rungs), so the difference to ``predictive`` is what the predictions add."""
-    core = build_core("predictive", options={"min_pairs": 10 ** 9}, max_epochs=max_epochs, seed=seed)
-    return core, BOHBRows(table, seed, n_trials, space, replace=replace)
+    return predictive_parts(table, seed=seed, max_epochs=max_epochs, n_trials=n_trials, space=space,
+                            replace=replace, options={"min_pairs": 10 ** 9})
 
 
 def _predictive_random(table, *, seed, max_epochs, eta, n_trials, space, replace):
     """The same core on the paired random stream (what the searcher adds, by difference)."""
-    core = build_core("predictive", options={}, max_epochs=max_epochs, seed=seed)
-    return core, PairedRows(table, seed, n_trials, replace=replace)
+    return predictive_parts(table, seed=seed, max_epochs=max_epochs, n_trials=n_trials, space=space,
+                            replace=replace, sampler="random")
 
 
 for _m in (

@@ -87,9 +87,20 @@ def test_trial_counts_and_the_registry():
     assert trials_for("one-epoch", 8, 2, 40, 10, screen_trials=30) == 30
     assert trials_for("random-full", 8, 2, 40, 10) == 10
     assert {"one-epoch", "sh", "dehb", "predictive", "ray-asha"} <= set(REGISTRY)
-    why = unavailable("predictive")
-    if why is not None:  # the core has not landed: the benchmark says so instead of faking it
-        assert "predictive" in why
+    assert unavailable("predictive") is None
+
+
+def test_predictive_rows_are_built_in_one_place():
+    from hpo.bench.methods import predictive_parts
+
+    core, src = predictive_parts(TABLE, seed=2, max_epochs=8, n_trials=30, replace=False, options={"k": 2})
+    assert isinstance(src, BOHBRows) and core.options()["k"] == 2 and core.options()["eta"] == 3
+    core, src = predictive_parts(TABLE, seed=2, max_epochs=8, n_trials=30, sampler="random")
+    assert type(src) is PairedRows
+    with pytest.raises(ValueError, match="sampler"):
+        predictive_parts(TABLE, seed=2, max_epochs=8, n_trials=30, sampler="tpe")
+    rank, _ = sim_parts("predictive-rank", TABLE, seed=2, max_epochs=8, eta=2, n_trials=30)
+    assert rank.options()["min_pairs"] == 10 ** 9
 
 
 def test_regret_is_read_at_exactly_n_epochs():
