@@ -95,11 +95,51 @@ class ProbeFirstRung(PredictiveCore):
         return decision
 
 
+class PassFlatRungs(PredictiveCore):
+    """Learn, without probes, whether the low rungs still rank: whenever a trial starts, the rungs
+    from the bottom up whose trusted predictions ``ahead`` rungs on spread less than their own
+    uncertainty are passed without a cut by the trials that reach them from then on.  Spread:
+    robust ``R^2 = s^2 / (s^2 + sigma^2)`` with ``s = 1.4826 MAD`` of the members' predicted
+    losses; a rung is passed while ``R^2 < r2_min``."""
+
+    def __init__(self, max_epochs, r2_min=0.3, ahead=2, **kw):
+        super().__init__(max_epochs, **kw)
+        self.r2_min, self.ahead, self.lowest = r2_min, ahead, 0
+
+    def _r2(self, j):
+        h = self._horizon(j)
+        if h < min(j + self.ahead, len(self.stages)):
+            return None
+        preds = [p for _, _, p in self._ranked(j, h) if p is not None]
+        if len(preds) < 10:
+            return None
+        mu = np.array([p[0] for p in preds])
+        s = 1.4826 * float(np.median(np.abs(mu - np.median(mu))))
+        return s * s / (s * s + preds[0][1] ** 2)
+
+    def on_result(self, trial_id, epoch, loss):
+        if int(epoch) == 1:
+            self.lowest = 0
+            for j in range(len(self.rung_epochs) - 1):
+                r2 = self._r2(j)
+                if r2 is None or r2 >= self.r2_min:
+                    break
+                self.lowest = j + 1
+        return super().on_result(trial_id, epoch, loss)
+
+    def _decide(self, trial_id, epoch):
+        j = len(self.at.get(trial_id, []))
+        passes = j < min(self.lowest, len(self.rung_epochs)) and epoch >= self.rung_epochs[j]
+        decision = super()._decide(trial_id, epoch)
+        return CONTINUE if passes and decision == PAUSE else decision
+
+
 VARIANTS = {
     "default": (PredictiveCore, "the shipped defaults (the reference row)"),
     "finish-to-cap": (FinishToCap, "does a budget-aware end game pay? (LCBench runs end near 1,150 of 1,617 epochs)"),
     "without-1-epoch-rung": (WithoutFirstRung, "what does the 1-epoch rung cost where epoch 1 says nothing?"),
     "probe-1-epoch-rung": (ProbeFirstRung, "can the run learn, from unselected probes, whether to keep the 1-epoch rung?"),
+    "pass-flat-rungs": (PassFlatRungs, "can it learn the same from its own stage models, without probes?"),
 }
 
 
