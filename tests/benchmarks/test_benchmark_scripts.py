@@ -52,3 +52,16 @@ def test_predictive_defaults_and_variants_on_the_recorded_tables(no_shared):
     text = out.read_text()
     assert all(f"`{name}`" in text for name in variants.VARIANTS)
     assert "| curves_ucluster |" in text
+
+
+def test_rung_ranks_on_the_recorded_tables(no_shared):
+    mod = _load("rung_ranks")
+    out = no_shared / "ranks.md"
+    assert mod.main(["--out", str(out)]) == 0
+    text = out.read_text()
+    assert "| curves_mlpf_gnn | 16 | 1, 2 |" in text and "| curves_ucluster | 10 | 1, 2 |" in text
+    import numpy as np
+
+    curves = np.array([[3.0, 2.0, 1.0], [1.0, 3.0, 3.0], [2.0, 1.0, 2.0]] * 3)  # epoch 1 ranks backwards
+    row = mod.table_row(curves, 3)
+    assert row["rungs"] == [1] and row["rho_final"][0] == -1.0 and row["near_best"] == 3
