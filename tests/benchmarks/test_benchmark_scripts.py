@@ -30,13 +30,18 @@ def no_shared(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_overhead_cores_alone(no_shared):
+def test_overhead_cores_alone_and_its_ray_schedulers(no_shared):
+    overhead = _load("overhead")
     out = no_shared / "overhead.md"
-    assert _load("overhead").main(["--no-ray", "--core-trials", "20", "--results", "4",
-                                   "--out", str(out)]) == 0
+    assert overhead.main(["--no-ray", "--core-trials", "20", "--results", "4", "--out", str(out)]) == 0
     text = out.read_text()
     for core in ("| asha |", "| ray-asha |", "| hyperband |", "| swift-svr |", "| predictive |"):
         assert core in text
+    from ray.tune.schedulers import TrialScheduler
+
+    for name in ("asha", "ray-asha", "hyperband", "ray-hyperband", "swift", "predictive"):
+        # the Ray part's schedulers are built without a cluster (this is what the refactor broke)
+        assert isinstance(overhead.ray_scheduler(name, 4, "svr" if name == "swift" else None), TrialScheduler)
 
 
 def test_predictive_defaults_and_variants_on_the_recorded_tables(no_shared):
