@@ -91,13 +91,19 @@ def run(table, name: str, opts: dict, seed: int) -> tuple[list[float], int]:
     else:
         core, source = build_core(name, options=opts, max_epochs=R), PairedRows(table, seed, n, replace=False)
     r = simulate(core, table, source, max_epochs=R, n_trials=n, workers=2, epoch_cap=int(1.25 * B))
+    return normalised_regrets(table, r, B), r.epochs
+
+
+def normalised_regrets(table, result, B: int) -> list[float]:
+    """The incumbent's normalised regret after each fraction of ``B`` epochs (1.0 before any trial
+    has completed)."""
     fin = table.curves[:, -1]
     best, med = float(fin.min()), float(np.median(fin))
     out = []
     for f in FRACTIONS:
-        seen = [reg for ep, reg in r.anytime if ep <= f * B]
+        seen = [reg for ep, reg in result.anytime if ep <= f * B]
         out.append(seen[-1] / (med - best) if seen else 1.0)
-    return out, r.epochs
+    return out
 
 
 def main(argv=None) -> int:

@@ -20,7 +20,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from predictive_defaults import FRACTIONS, find_tables  # noqa: E402
+from predictive_defaults import find_tables, normalised_regrets  # noqa: E402
 
 from hpo.bench.peers import table_space  # noqa: E402
 from hpo.bench.rows import BOHBRows  # noqa: E402
@@ -148,13 +148,7 @@ def run(table, cls, seed: int) -> tuple[list[float], int]:
     source = BOHBRows(table, seed, table.n_rows, table_space(table), replace=False)
     r = simulate(cls(R), table, source, max_epochs=R, n_trials=table.n_rows, workers=2,
                  epoch_cap=int(1.25 * B))
-    fin = table.curves[:, -1]
-    best, med = float(fin.min()), float(np.median(fin))
-    out = []
-    for f in FRACTIONS:
-        seen = [reg for ep, reg in r.anytime if ep <= f * B]
-        out.append(seen[-1] / (med - best) if seen else 1.0)
-    return out, r.epochs
+    return normalised_regrets(table, r, B), r.epochs
 
 
 def main(argv=None) -> int:
