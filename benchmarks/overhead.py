@@ -157,38 +157,20 @@ def core_part(args) -> list[dict]:
     R, n = args.results, args.core_trials
     out = []
     for label in ("asha", "ray-asha", "hyperband", "swift-svr", "swift-qsvr", "predictive"):
-        fit_s = [0.0]
         if label == "asha":
             core = build_core("asha", options={"grace_period": 1, "reduction_factor": 2}, max_epochs=R)
         elif label == "ray-asha":
             core = RayASHACore(R, 2)
         elif label == "hyperband":
             core = build_core("hyperband", options={"eta": 2}, max_epochs=R)
-        elif label == "predictive":  # its defaults; its stage fits are timed by the core itself
+        elif label == "predictive":
             core = build_core("predictive", options={}, max_epochs=R)
         else:
-            base = predictor_factory(label.split("-")[1], 0)
-
-            def factory(base=base):
-                model = base()
-                fit = model.fit
-
-                def timed_fit(X, y):
-                    t0 = time.perf_counter()
-                    try:
-                        return fit(X, y)
-                    finally:
-                        fit_s[0] += time.perf_counter() - t0
-
-                model.fit = timed_fit
-                return model
-
-            core = build_core("swift", options={"eta": 2}, max_epochs=R, predictor_factory=factory)
+            core = build_core("swift", options={"eta": 2}, max_epochs=R,
+                              predictor_factory=predictor_factory(label.split("-")[1], 0))
         r = simulate(core, table, PairedRows(table, 0, n), max_epochs=R, n_trials=n, workers=2)
-        fits = core.predictor_fit_seconds() if isinstance(core, Diagnostics) else []
-        if label == "predictive":
-            fit_s[0] = sum(fits)
-        out.append({"method": label, "decisions": r.epochs, "wall_s": r.wall_s, "fits": len(fits), "fit_s": fit_s[0]})
+        fits = core.predictor_fit_seconds() if isinstance(core, Diagnostics) else []  # timed by the cores
+        out.append({"method": label, "decisions": r.epochs, "wall_s": r.wall_s, "fits": len(fits), "fit_s": sum(fits)})
         print(out[-1], file=sys.stderr, flush=True)
     return out
 

@@ -78,8 +78,9 @@ def options(s: dict) -> dict:
     return {"eta": s["eta"], "k": s["k"], "threshold": s["threshold"], **TRUST[s["trust"]]}
 
 
-def run(table, name: str, opts: dict, seed: int) -> tuple[list[float], int]:
-    """Normalised regrets at the budget fractions, and the epochs spent."""
+def run(table, name: str, opts: dict, seed: int, core_class=None) -> tuple[list[float], int]:
+    """Normalised regrets at the budget fractions, and the epochs spent.  ``core_class``: a
+    ``PredictiveCore`` subclass to run in place of ``predictive`` (``predictive_variants.py``)."""
     R = table.max_epochs
     B = hyperband_epochs(R, 2)
     if name == "hyperband":
@@ -87,7 +88,8 @@ def run(table, name: str, opts: dict, seed: int) -> tuple[list[float], int]:
     else:
         n = table.n_rows if name == "predictive" else min(250, table.n_rows)
     if name == "predictive":  # benchmarked as it is recommended: with BOHB's KDE sampler
-        core, source = predictive_parts(table, seed=seed, max_epochs=R, n_trials=n, replace=False, options=opts)
+        core, source = predictive_parts(table, seed=seed, max_epochs=R, n_trials=n, replace=False, options=opts,
+                                        core_class=core_class)
     else:
         core, source = build_core(name, options=opts, max_epochs=R), PairedRows(table, seed, n, replace=False)
     r = simulate(core, table, source, max_epochs=R, n_trials=n, workers=2, epoch_cap=int(1.25 * B))

@@ -20,14 +20,10 @@ import numpy as np
 from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from predictive_defaults import find_tables, normalised_regrets  # noqa: E402
+from predictive_defaults import find_tables, run as defaults_run  # noqa: E402
 
-from hpo.bench.peers import table_space  # noqa: E402
-from hpo.bench.rows import BOHBRows  # noqa: E402
-from hpo.bench.simtime import simulate  # noqa: E402
 from hpo.bench.table import load_table  # noqa: E402
 from hpo.protocols import CONTINUE, PAUSE  # noqa: E402
-from hpo.schedulers.brackets import hyperband_epochs  # noqa: E402
 from hpo.schedulers.predictive import PredictiveCore  # noqa: E402
 
 
@@ -144,11 +140,8 @@ VARIANTS = {
 
 
 def run(table, cls, seed: int) -> tuple[list[float], int]:
-    R, B = table.max_epochs, hyperband_epochs(table.max_epochs, 2)
-    source = BOHBRows(table, seed, table.n_rows, table_space(table), replace=False)
-    r = simulate(cls(R), table, source, max_epochs=R, n_trials=table.n_rows, workers=2,
-                 epoch_cap=int(1.25 * B))
-    return normalised_regrets(table, r, B), r.epochs
+    """``predictive_defaults.run`` (its protocol, its read-out) with the variant's core."""
+    return defaults_run(table, "predictive", {}, seed, core_class=cls)
 
 
 def main(argv=None) -> int:

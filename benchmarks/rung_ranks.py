@@ -5,8 +5,9 @@
 For every table of ``predictive_defaults.py`` and the rungs ``predictive`` uses with its defaults
 (``top_down_rungs(R, eta=3)``), over all rows of the table:
 
-* Spearman correlation between the loss at the rung (as the stage models see it: the median of the
-  rung's last 3 epochs) and the final loss, the ranking the rung's cut relies on;
+* Spearman correlation between the loss at the rung (as the stage models see it,
+  ``hpo.schedulers.predictive.rung_loss``: the median of the rung's last 3 epochs) and the final
+  loss, the ranking the rung's cut relies on;
 * the same between the first two rungs, but only among the rows in the first rung's best third:
   what a stage model can measure from the trials it promoted;
 * Pearson R² between the first rung's loss and the final loss: what a linear model on raw losses sees;
@@ -25,17 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from predictive_defaults import find_tables  # noqa: E402
 
 from hpo.bench.table import load_table  # noqa: E402
-from hpo.schedulers.predictive import DEFAULTS, top_down_rungs  # noqa: E402
-
-
-def rung_loss(curves: np.ndarray, epoch: int) -> np.ndarray:
-    return np.median(curves[:, max(0, epoch - 3):epoch], axis=1)
+from hpo.schedulers.predictive import DEFAULTS, rung_loss, top_down_rungs  # noqa: E402
 
 
 def table_row(curves: np.ndarray, max_epochs: int) -> dict:
     final = curves[:, max_epochs - 1]
     rungs = top_down_rungs(max_epochs, DEFAULTS["eta"])
-    z = [rung_loss(curves, m) for m in rungs]
+    z = [np.array([rung_loss(row, m) for row in curves]) for m in rungs]
     top = z[0] <= np.quantile(z[0], 1 / 3)
     best, med = float(final.min()), float(np.median(final))
     return {"rungs": rungs, "rho_final": [float(spearmanr(v, final)[0]) for v in z],

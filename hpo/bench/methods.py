@@ -104,14 +104,18 @@ def _sh(table, *, seed, max_epochs, eta, n_trials, space, replace):
 
 
 def predictive_parts(table, *, seed, max_epochs, n_trials, space=None, replace=True, options=None,
-                     sampler: str = "bohb"):
+                     sampler: str = "bohb", core_class=None):
     """Our ``predictive`` core with ``options`` over its defaults, and BOHB's KDE sampler
     (``sampler="bohb"``, as recommended: ``search: bohb``) or the paired random stream
-    (``sampler="random"``).  The registry's three ``predictive`` rows and
-    ``benchmarks/predictive_defaults.py`` build their runs here."""
+    (``sampler="random"``).  ``core_class`` (a ``PredictiveCore`` subclass, for the experiments in
+    ``benchmarks/predictive_variants.py``) replaces the registered core.  The registry's three
+    ``predictive`` rows and ``benchmarks/predictive_defaults.py`` build their runs here."""
     from .peers import table_space
 
-    core = build_core("predictive", options=dict(options or {}), max_epochs=max_epochs, seed=seed)
+    if core_class is None:
+        core = build_core("predictive", options=dict(options or {}), max_epochs=max_epochs, seed=seed)
+    else:
+        core = core_class(max_epochs, **dict(options or {}))
     if sampler == "bohb":
         return core, BOHBRows(table, seed, n_trials, space or table_space(table), replace=replace)
     if sampler == "random":

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from hpo.protocols import CONTINUE, PAUSE, Decision, Outcome, StopReason
 
@@ -50,6 +50,13 @@ def _norm_cdf(x: float) -> float:
 
 def _num(v: float) -> Any:
     return v if math.isfinite(v) else str(v)
+
+
+def rung_loss(curve: Sequence[float], epoch: int) -> float:
+    """The loss a stage model sees for a trial at ``epoch``: the median of the finite losses among
+    the last 3 epochs up to it (``inf`` if there are none)."""
+    c = [v for v in curve[max(0, epoch - 3):epoch] if math.isfinite(v)]
+    return statistics.median(c) if c else math.inf
 
 
 def top_down_rungs(max_epochs: int, eta: int) -> list[int]:
@@ -88,8 +95,7 @@ class PredictiveCore(CoreBase):
 
     # ---- features --------------------------------------------------------------------------
     def _z(self, trial_id: str, epoch: int) -> float:
-        c = [v for v in self.curves[trial_id][max(0, epoch - 3):epoch] if math.isfinite(v)]
-        return statistics.median(c) if c else math.inf
+        return rung_loss(self.curves[trial_id], epoch)
 
     def _family(self, trial_id: str, epoch: int, target: int) -> float:
         from predictors.curve_families import extrapolate
