@@ -65,6 +65,14 @@ def find_tables() -> dict[str, str]:
     return out
 
 
+def emit(text: str, out: str | None) -> int:
+    """Print a benchmark's report and, with ``out``, write it there (the scripts' common tail)."""
+    print(text)
+    if out:
+        Path(out).write_text(text)
+    return 0
+
+
 def settings() -> list[dict]:
     keys = list(GRID)
     return [dict(zip(keys, vals)) for vals in itertools.product(*(GRID[k] for k in keys))]

@@ -11,7 +11,7 @@ For every table of ``predictive_defaults.py`` and the rungs ``predictive`` uses 
 * the same between the first two rungs, but only among the rows in the first rung's best third:
   what a stage model can measure from the trials it promoted;
 * Pearson R² between the first rung's loss and the final loss: what a linear model on raw losses sees;
-* how many rows are within 0.01 normalised regret of the table's best.
+* how many rows are within 0.01 and within 0.1 normalised regret of the table's best.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from predictive_defaults import find_tables  # noqa: E402
+from predictive_defaults import emit, find_tables  # noqa: E402
 
 from hpo.bench.table import load_table  # noqa: E402
 from hpo.schedulers.predictive import DEFAULTS, rung_loss, top_down_rungs  # noqa: E402
@@ -38,7 +38,8 @@ def table_row(curves: np.ndarray, max_epochs: int) -> dict:
     return {"rungs": rungs, "rho_final": [float(spearmanr(v, final)[0]) for v in z],
             "rho_top_third": float(spearmanr(z[0][top], z[1][top])[0]) if len(z) > 1 else float("nan"),
             "pearson_r2": float(np.corrcoef(z[0], final)[0, 1] ** 2),
-            "near_best": int(np.sum((final - best) / (med - best) <= 0.01)), "rows": len(final)}
+            "near_best": int(np.sum((final - best) / (med - best) <= 0.01)),
+            "within_0_1": int(np.sum((final - best) / (med - best) <= 0.1)), "rows": len(final)}
 
 
 def main(argv=None) -> int:
@@ -49,19 +50,16 @@ def main(argv=None) -> int:
          f"Command: `python benchmarks/rung_ranks.py{' --out ' + a.out if a.out else ''}` (no simulation; "
          "exact).", "", __doc__.split("\n\n", 2)[2].strip(), "",
          "| table | rows | rungs (epochs) | Spearman(rung loss, final) per rung | Spearman(rung 1, rung 2), "
-         "best third at rung 1 | Pearson R²(rung 1, final) | rows within 0.01 of the best |",
-         "|---|---|---|---|---|---|---|"]
+         "best third at rung 1 | Pearson R²(rung 1, final) | rows within 0.01 of the best | within 0.1 |",
+         "|---|---|---|---|---|---|---|---|"]
     for name, path in find_tables().items():
         t = load_table(path)
         r = table_row(np.asarray(t.curves, dtype=float), t.max_epochs)
         L.append(f"| {name} | {r['rows']} | {', '.join(map(str, r['rungs']))} | "
                  + " / ".join(f"{v:.2f}" for v in r["rho_final"])
-                 + f" | {r['rho_top_third']:.2f} | {r['pearson_r2']:.2f} | {r['near_best']} |")
+                 + f" | {r['rho_top_third']:.2f} | {r['pearson_r2']:.2f} | {r['near_best']} | {r['within_0_1']} |")
     text = "\n".join(L) + "\n"
-    print(text)
-    if a.out:
-        Path(a.out).write_text(text)
-    return 0
+    return emit(text, a.out)
 
 
 if __name__ == "__main__":

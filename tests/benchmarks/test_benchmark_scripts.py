@@ -70,3 +70,44 @@ def test_rung_ranks_on_the_recorded_tables(no_shared):
     curves = np.array([[3.0, 2.0, 1.0], [1.0, 3.0, 3.0], [2.0, 1.0, 2.0]] * 3)  # epoch 1 ranks backwards
     row = mod.table_row(curves, 3)
     assert row["rungs"] == [1] and row["rho_final"][0] == -1.0 and row["near_best"] == 3
+
+
+def test_variants_subset_and_the_hedge_rule(no_shared):
+    variants = _load("predictive_variants")
+    with pytest.raises(SystemExit):
+        variants.main(["--seeds", "1", "--variants", "default,no-such-variant"])
+    from hpo.protocols import CONTINUE, PAUSE
+
+    core = variants.HedgeFirstRung(52)  # rungs 1, 2, 6, 17: every 4th new trial passes the 1-epoch cut
+    decisions = []
+    for i in range(8):
+        core.on_trial_add(f"t{i}")
+        decisions.append(core.on_result(f"t{i}", 1, 1.0 + i))
+    assert decisions == [PAUSE, PAUSE, PAUSE, CONTINUE] * 2
+    assert core.at["t3"][0][0] == 4.0  # the passing trial's 1-epoch loss is still recorded at the rung
+
+
+def test_stress_tables_and_their_report(no_shared):
+    mod = _load("stress_tables")
+    import numpy as np
+
+    from hpo.bench.synthetic import stress_table
+
+    smooth, crossing = stress_table("smooth"), stress_table("crossing")
+    assert smooth.curves.shape == crossing.curves.shape == (300, 50)
+    for table, first, final in ((smooth, (0.9, 1.0), (0.65, 0.85)), (crossing, (0.0, 0.05), (0.15, 0.35))):
+        lr = table.params[:, 0]  # the epoch-1 leader and the best final, where the docstring says they are
+        assert first[0] <= lr[np.argmin(table.curves[:, 0])] <= first[1]
+        assert final[0] <= lr[np.argmin(table.curves[:, -1])] <= final[1]
+    with pytest.raises(ValueError):
+        stress_table("nope")
+    out = no_shared / "stress.md"
+    assert mod.main(["--seeds", "1", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "| predictive: default |" in text and "| asha-eta2 |" in text and "| crossing |" in text
+
+
+def test_mlpf600_misses_says_when_the_table_is_missing(no_shared, capsys):
+    mod = _load("mlpf600_misses")
+    assert mod.main(["--seeds", "1"]) == 2
+    assert "mlpf_delphes.csv" in capsys.readouterr().out
