@@ -353,6 +353,7 @@ def main(argv=None) -> int:
     tables = {k: load_table(v) for k, v in find_tables().items()}
     t0 = time.perf_counter()
     res = {}
+    FIRED.clear()  # counts are per call of main
     for name in names:
         for tname, table in tables.items():
             regs, eps = zip(*(run(table, VARIANTS[name][0], s) for s in range(a.seeds)))
@@ -387,7 +388,7 @@ def report(a, names, tables, res, wall) -> str:
          "| variant | question | mean regret | minus default | mean epochs | own rule acted (per run) |",
          "|---|---|---|---|---|---|"]
     for n in names:
-        fired = f"{FIRED[n] / runs:.1f}" if n in FIRED or n in COUNTED else ""
+        fired = f"{FIRED[n] / runs:.1f}" if n in COUNTED else ""
         L.append(f"| `{n}` | {VARIANTS[n][1]} | {cell(np.mean([res[n, t][0] for t in tables], axis=0))} | "
                  f"{paired(res, n, tables) if 'default' in names and n != 'default' else ''} | "
                  f"{np.mean([res[n, t][1] for t in tables]):.0f} | {fired} |")

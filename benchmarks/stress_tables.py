@@ -5,7 +5,8 @@
 A stress test beside the real tables, not a tuning target (the defaults stay those chosen by
 leave-one-table-out over the real tables in ``predictive_defaults.md``).  Three generated tables
 (``hpo.bench.synthetic.stress_table``), each 300 configurations of three hyperparameters
-``lr, wd, width`` drawn uniformly in [0, 1], ``R = 50`` epochs, independent Gaussian noise of 0.001 on every epoch (numpy seed 0):
+``lr, wd, width`` drawn uniformly in [0, 1], ``R = 50`` epochs, independent Gaussian noise of
+0.001 on every epoch (numpy seed 0):
 
 * ``smooth``:   ``floor + exp(-t / speed)``, ``floor = 0.3 + 0.3 (lr - 0.6)^2 + 0.2 (width - 0.4)^2``,
   ``speed = 2 + 30 (1 - lr)`` epochs.  Epoch 1 favours ``lr`` near 1 (time constant 2 epochs, a
@@ -16,11 +17,11 @@ leave-one-table-out over the real tables in ``predictive_defaults.md``).  Three 
 
 More configurations are near the best here than on the LCBench tables (rows within 0.1 normalised
 regret of the best: 8 to 22 of 300 here, below; 1 to 7 of about 480 on LCBench and 19 of 296 on
-MLPF, ``rung_ranks.md``), which favours methods that train many configurations far.  Protocol and read-out of ``predictive_defaults.py`` (paired seeds,
-rows without replacement, 2 simulated workers, cap 1.25 B; normalised regret after 0.25 B, 0.5 B
-and B epochs): ``predictive`` with its defaults and two variants of ``predictive_variants.py``, all
-with BOHB's KDE sampler, against our ASHA (Ray's stop rule, eta 2 and 3) and Hyperband (eta 2)
-on the paired random stream.
+MLPF, ``rung_ranks.md``), which favours methods that train many configurations far.  Protocol
+and read-out of ``predictive_defaults.py`` (paired seeds, rows without replacement, 2 simulated
+workers, cap 1.25 B; normalised regret after 0.25 B, 0.5 B and B epochs): ``predictive`` with
+its defaults and two variants of ``predictive_variants.py``, all with BOHB's KDE sampler, against
+our ASHA (Ray's stop rule, eta 2 and 3) and Hyperband (eta 2) on the paired random stream.
 """
 from __future__ import annotations
 
