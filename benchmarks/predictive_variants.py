@@ -26,7 +26,7 @@ from predictive_defaults import emit, find_tables, run as defaults_run  # noqa: 
 from hpo.bench.table import load_table  # noqa: E402
 from hpo.protocols import CONTINUE, PAUSE, Outcome  # noqa: E402
 from hpo.schedulers.asha import rank_cutoff  # noqa: E402
-from hpo.schedulers.predictive import PredictiveCore, _norm_cdf  # noqa: E402
+from hpo.schedulers.predictive import PredictiveCore, beat_probability  # noqa: E402
 from predictors.curve_families import extrapolate  # noqa: E402
 
 
@@ -172,10 +172,7 @@ class HyperbandShares(HedgeFirstRung):
 def _p_beats(core: PredictiveCore, trial_id: str, h: int, pred, ref: float | None = None) -> float | None:
     """``Phi((ref - mu) / sigma)`` against ``ref`` (default: the core's k-th best at ``h``)."""
     ref = core._reference(trial_id, h) if ref is None else ref
-    if ref is None:
-        return None
-    mu, sigma = pred
-    return _norm_cdf((ref - mu) / sigma) if sigma > 0 else float(mu < ref)
+    return None if ref is None else beat_probability(*pred, ref)
 
 
 class FastTrack(PredictiveCore):

@@ -50,8 +50,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     methods = [f"predictive: {v}" for v in OURS] + list(BASELINES)
     res: dict[tuple[str, str], np.ndarray] = {}
-    for kind in KINDS:
-        table = stress_table(kind)
+    tables = {kind: stress_table(kind) for kind in KINDS}
+    for kind, table in tables.items():
         for m in methods:
             if m.startswith("predictive: "):
                 cls = VARIANTS[m.split(": ", 1)[1]][0]
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     facts = ["| table | rows within 0.1 normalised regret of the best | Spearman(epoch-1 loss, final loss) |",
              "|---|---|---|"]
     for kind in KINDS:
-        c = stress_table(kind).curves
+        c = tables[kind].curves
         fin = c[:, -1]
         near = int(np.sum((fin - fin.min()) / (np.median(fin) - fin.min()) <= 0.1))
         facts.append(f"| {kind} | {near} of {len(fin)} | {spearmanr(c[:, 0], fin)[0]:.2f} |")

@@ -26,7 +26,7 @@ def table_from_curves(curves: list[list[float]]) -> CurveTable:
     return CurveTable("<hand>", ("row",), np.arange(len(arr), dtype=float)[:, None], arr)
 
 
-def stress_table(kind: str, n: int = 300, max_epochs: int = 50, noise: float = 0.001, seed: int = 0) -> CurveTable:
+def stress_table(kind: str, rows: int = 300, epochs: int = 50, noise: float = 0.001, seed: int = 0) -> CurveTable:
     """A table whose early leaders do not end best (``benchmarks/stress_tables.py`` says more):
     ``smooth`` (epoch 1 favours large ``lr``, the best finals have ``lr`` 0.7-0.8), ``crossing``
     (epoch 1 favours small ``lr``, the best finals have ``lr`` 0.2-0.3) and ``overfit`` (``smooth``
@@ -34,9 +34,9 @@ def stress_table(kind: str, n: int = 300, max_epochs: int = 50, noise: float = 0
     if kind not in STRESS_KINDS:
         raise ValueError(f"kind must be one of {STRESS_KINDS}, got {kind!r}")
     g = np.random.default_rng(seed)
-    X = g.uniform(0.0, 1.0, (n, 3))
+    X = g.uniform(0.0, 1.0, (rows, 3))
     lr, wd, width = X[:, :1], X[:, 1:2], X[:, 2:]
-    t = np.arange(1, max_epochs + 1)[None, :]
+    t = np.arange(1, epochs + 1)[None, :]
     floor = 0.3 + 0.3 * (lr - 0.6) ** 2 + 0.2 * (width - 0.4) ** 2
     if kind == "crossing":
         curves = 0.8 * floor + 2.0 * np.exp(-t / (2 + 40 * lr)) - 0.2 * lr

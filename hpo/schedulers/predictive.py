@@ -48,6 +48,11 @@ def _norm_cdf(x: float) -> float:
     return 0.5 * math.erfc(-x / math.sqrt(2.0))
 
 
+def beat_probability(mu: float, sigma: float, ref: float) -> float:
+    """``P(loss < ref)`` for a predicted loss ``N(mu, sigma^2)`` (``sigma = 0``: 1 or 0)."""
+    return _norm_cdf((ref - mu) / sigma) if sigma > 0 else float(mu < ref)
+
+
 def _num(v: float) -> Any:
     return v if math.isfinite(v) else str(v)
 
@@ -194,7 +199,7 @@ class PredictiveCore(CoreBase):
             if h == len(self.stages):
                 self.predicted[t] = mu
             ref = self._reference(t, h)
-            p = 1.0 if ref is None else (_norm_cdf((ref - mu) / sigma) if sigma > 0 else float(mu < ref))
+            p = 1.0 if ref is None else beat_probability(mu, sigma, ref)
             horizon = self.rung_epochs[h] if h < len(self.rung_epochs) else self.max_epochs
             rec.update(rule="predictor", horizon=horizon, target=horizon, predicted=mu, sigma=sigma,
                        reference=ref, p=p, continued=p >= self.threshold)
