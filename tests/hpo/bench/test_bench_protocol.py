@@ -128,3 +128,25 @@ def test_dehb_peer_space_and_run_when_its_venv_exists():
         client.close()
     assert a.rows == b.rows and a.epochs == b.epochs <= 80
     assert len(a.rows) == len(set(a.rows))
+
+
+def test_goals_give_paired_differences_over_seeds(tmp_path):
+    from hpo.bench.goals import goal_lines, paired
+    from hpo.bench.protocol_report import FRACTIONS
+
+    path = tmp_path / "tiny.csv"  # finals 0..4: best 0, median - best 2
+    path.write_text("x," + ",".join(f"loss_{e}" for e in range(8)) + "\n" +
+                    "".join(f"{r},{','.join([str(r + 1)] * 7)},{r}\n" for r in range(5)))
+    raw = {"predictive": [0.0, 2.0, 4.0], "ray-asha": [2.0, 2.0, 2.0], "asha": [3.0, 3.0, 3.0]}
+    sim = pd.DataFrame([{"table": str(path), "method": m, "seed": s, "max_epochs": 8, "epochs": 40,
+                         "regret": r[s]} for m, r in raw.items() for s in range(3)])
+    curves = pd.DataFrame([{"table": str(path), "method": m, "seed": s, "epochs": 1, "regret": r[s]}
+                           for m, r in raw.items() for s in range(3)])
+    overall = {m: [[float(np.mean(r)) / 2] for _ in FRACTIONS] for m, r in raw.items()}
+    rows = {line.split(" | ")[0]: line for line in goal_lines(sim, curves, overall) if line.startswith("| ")}
+    # per seed, predictive minus Ray's ASHA (the best peer) is -1, 0, +1 normalised: 0 ± 1/sqrt(3)
+    assert rows["| lowest mean @ 0.5× HB"].endswith("| no | +0.000 ± 0.577 (minus the peer) |")
+    assert "+0.500 ± 0.577 (minus half the peer's)" in rows["| @ 0.5× HB at most half the best peer's"]
+    assert rows["| worst excess over Ray's ASHA at a budget on a table"].endswith(
+        "| yes | +0.000 ± 0.577 (minus Ray's ASHA) |")
+    assert paired(np.array([0.1, 0.3])) == "+0.200 ± 0.100"
