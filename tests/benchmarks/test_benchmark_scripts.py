@@ -111,3 +111,23 @@ def test_mlpf600_misses_says_when_the_table_is_missing(no_shared, capsys):
     mod = _load("mlpf600_misses")
     assert mod.main(["--seeds", "1"]) == 2
     assert "mlpf_delphes.csv" in capsys.readouterr().out
+
+
+def test_prediction_headroom_oracle_finds_the_best_and_errors_are_measured(no_shared):
+    headroom = _load("prediction_headroom")
+    tables = headroom.find_tables()
+    assert set(tables) == {"curves_mlpf_gnn", "curves_ucluster"}
+    for path in tables.values():
+        for name in ("oracle-rank", "oracle-veto"):
+            regrets, epochs, errors, other = headroom.run(name, path, seed=0)
+            assert regrets[2] == 0.0 and errors == [] and other == 0  # exact finals: the best at B
+        blurred = headroom.run("oracle-rank-1", path, seed=3)
+        assert blurred == headroom.run("oracle-rank-1", path, seed=3)  # the error per trial is seeded
+    # on the 10-row UCluster table the oracle's ranking finishes the best row by 0.5 B; ours has no answer yet
+    assert headroom.run("oracle-rank", tables["curves_ucluster"], seed=0)[0][1] == 0.0
+    assert headroom.run("default", tables["curves_ucluster"], seed=0)[0][1] == 1.0
+    out = no_shared / "headroom.md"
+    assert headroom.main(["--seeds", "2", "--settings", "default,oracle-veto", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "| `oracle-veto` | rank and stop by the exact final loss |" in text
+    assert "## Our predictor's error where it decided" in text and "| curves_ucluster | 0 |" in text
