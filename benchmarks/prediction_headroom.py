@@ -36,6 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from predictive_defaults import emit, find_tables, normalised_regrets  # noqa: E402
 
+from hpo.bench.goals import paired  # noqa: E402
 from hpo.bench.methods import predictive_parts  # noqa: E402
 from hpo.bench.simtime import simulate  # noqa: E402
 from hpo.bench.table import load_table  # noqa: E402
@@ -126,7 +127,8 @@ def run(name: str, table_path: str, seed: int) -> tuple[list[float], int, list[f
     fin = table.curves[:, -1]
     scale = float(np.median(fin) - fin.min())
     errors, n_rank = [], 0
-    for d in core.decision_log() if cls is None else []:
+    decisions = core.decision_log() if cls is None else []  # the oracle's are not the predictor's
+    for d in decisions:
         if d["rule"] == "predictor":  # the truth at the decision's horizon, as the stage models see losses
             curve = table.curves[source.rows[d["trial_id"]]]
             truth = float(curve[-1]) if d["target"] == R else rung_loss(list(curve), d["target"])
@@ -184,8 +186,7 @@ def report(a, names, tables, res, wall) -> str:
         diff = ""
         if "default" in names and n != "default":
             d = np.mean([_regrets(res, n, t) - _regrets(res, "default", t) for t in tables], axis=0)
-            se = d.std(axis=0, ddof=1) / np.sqrt(len(d)) if len(d) > 1 else np.full(d.shape[1], np.nan)
-            diff = " / ".join(f"{m:+.3f} ± {e:.3f}" for m, e in zip(d.mean(axis=0), se))
+            diff = " / ".join(paired(d[:, j]) for j in range(d.shape[1]))
         eps = np.mean([np.mean([r[1] for r in res[n, t]]) for t in tables])
         L.append(f"| `{n}` | {SETTINGS[n][3]} | {cell(mean[n])} | {diff} | {eps:.0f} |")
     for k in range(0, len(names), 4):

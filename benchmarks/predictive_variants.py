@@ -23,6 +23,7 @@ from scipy.stats import spearmanr
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from predictive_defaults import emit, find_tables, run as defaults_run  # noqa: E402
 
+from hpo.bench.goals import paired as goals_paired  # noqa: E402
 from hpo.bench.table import load_table  # noqa: E402
 from hpo.protocols import CONTINUE, PAUSE, Outcome  # noqa: E402
 from hpo.schedulers.asha import rank_cutoff  # noqa: E402
@@ -363,8 +364,7 @@ def main(argv=None) -> int:
 def paired(res, name: str, tables) -> str:
     """Mean over tables of (variant - default) per seed, then mean ± standard error over seeds."""
     d = np.mean([res[name, t][2] - res["default", t][2] for t in tables], axis=0)  # (seeds, budgets)
-    se = d.std(axis=0, ddof=1) / np.sqrt(len(d)) if len(d) > 1 else np.full(d.shape[1], np.nan)
-    return " / ".join(f"{m:+.3f} ± {e:.3f}" for m, e in zip(d.mean(axis=0), se))
+    return " / ".join(goals_paired(d[:, j]) for j in range(d.shape[1]))
 
 
 def report(a, names, tables, res, wall) -> str:

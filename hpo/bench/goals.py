@@ -111,8 +111,7 @@ def goal_lines(sim: pd.DataFrame, curves: pd.DataFrame, overall: dict[str, list[
             excess = mine.mean(axis=0) - ray.mean(axis=0)
             k = int(np.argmax(excess))
             if excess[k] > worst[0]:
-                same = len(ray) == len(mine) and \
-                    sorted(d[d.method == "ray-asha"]["seed"]) == sorted(d[d.method == MAIN]["seed"])
+                same = sorted(d[d.method == "ray-asha"]["seed"]) == sorted(d[d.method == MAIN]["seed"])
                 diff = f"{paired(mine[:, k] - ray[:, k])} (minus Ray's ASHA)" if same else "not paired"
                 worst = (float(excess[k]), str(table).rsplit("/", 1)[-1], fractions[k], diff)
     if shares:
