@@ -20,7 +20,9 @@ Oracle modes: ``rank`` ranks every rung by the (blurred) final and promotes the 
 (ASHA's quota; no stops), at every rung or, to see which cut costs most, at the 1-epoch rung only
 or at every rung but that one (our stage models decide the others); ``veto`` also stops a trial whose (blurred) final does not beat the k-th
 best of the known finals and the other predicted ones, as the predictor rule of the core does with
-a certain prediction.  Regret is normalised regret after 0.25 B, 0.5 B and B epochs.
+a certain prediction.  One more row, ``config-model``, is no oracle: it asks whether the run's own
+hyperparameters and rung losses could supply the missing accuracy (:class:`ConfigModelCore`).
+Regret is normalised regret after 0.25 B, 0.5 B and B epochs.
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ from predictive_defaults import emit, find_tables, normalised_regrets  # noqa: E
 from hpo.bench.goals import paired  # noqa: E402
 from hpo.bench.methods import predictive_parts  # noqa: E402
 from hpo.bench.simtime import simulate  # noqa: E402
-from hpo.bench.table import load_table  # noqa: E402
+from hpo.bench.table import load_table, unit_params  # noqa: E402
 from hpo.schedulers.brackets import hyperband_epochs  # noqa: E402
 from hpo.schedulers.predictive import PredictiveCore, rung_loss  # noqa: E402
 
@@ -55,6 +57,8 @@ SETTINGS = {
     "oracle-rank-above-first": ("rank-above", 0.0, {}, "the exact final ranks every rung but the 1-epoch one"),
     "oracle-veto": ("veto", 0.0, {}, "rank and stop by the exact final loss"),
     "oracle-veto-0.3": ("veto", 0.3, {}, "... with an error of 0.3 per trial"),
+    "config-model": ("config", 0.0, {}, "no oracle: the run's own hyperparameters and rung losses rank the "
+                     "lower rungs (a tree model of the loss at a higher rung)"),
 }
 
 
@@ -110,6 +114,52 @@ class OracleCore(PredictiveCore):
         return [(key, t, pred) for key, _, t, pred in out]
 
 
+class ConfigModelCore(PredictiveCore):
+    """Not an oracle: what the run's own data could add where the curve says little.  Below the
+    highest level (a rung, or the final epoch) that ``min_target`` trials have reached, a rung is
+    ranked by an extra-trees model (Geurts et al., Machine Learning 2006) of the loss at that level
+    from a trial's hyperparameters and its loss at the rung, fitted on the trials that reached the
+    level and refitted when they have grown by 25 %.  The core's own rules decide everything else.
+    The hyperparameters come from the table row (the core's protocol carries none)."""
+
+    min_target = 30
+
+    def attach(self, table, rows: dict, seed: int) -> None:
+        self.params, self.rows = unit_params(table), rows
+        self.level, self.train, self.version, self.models, self.cache = None, [], 0, {}, {}
+
+    def _levels(self):
+        done = [(t, self.loss_at(t, self.max_epochs)) for t, s in self.status.items() if s == "completed"]
+        yield len(self.rung_epochs), done
+        for h in reversed(range(len(self.rung_epochs))):
+            yield h, [(t, self.at[t][h][0]) for t in self.members[h]]
+
+    def _x(self, trial_id: str, j: int) -> list[float]:
+        return [*self.params[self.rows[trial_id]], self.at[trial_id][j][0]]
+
+    def _ranked(self, j, h):
+        level, obs = next(((lv, o) for lv, o in ((lv, [(t, y) for t, y in o if math.isfinite(y)])
+                                                  for lv, o in self._levels()) if len(o) >= self.min_target),
+                          (None, []))
+        if level is None or j >= level:
+            return super()._ranked(j, h)
+        if level != self.level or len(obs) >= 1.25 * len(self.train):
+            self.level, self.train, self.version = level, obs, self.version + 1
+        key = (j, self.version)
+        if key not in self.models:
+            from sklearn.ensemble import ExtraTreesRegressor
+
+            pairs = [(self._x(t, j), y) for t, y in self.train if math.isfinite(self.at[t][j][0])]
+            self.models[key] = ExtraTreesRegressor(50, min_samples_leaf=2, random_state=0).fit(
+                np.array([x for x, _ in pairs]), np.array([y for _, y in pairs]))
+        todo = [t for t in self.members[j] if (t, key) not in self.cache and math.isfinite(self.at[t][j][0])]
+        if todo:
+            for t, v in zip(todo, self.models[key].predict(np.array([self._x(t, j) for t in todo]))):
+                self.cache[t, key] = float(v)
+        out = sorted((self.cache.get((t, key), math.inf), pos, t) for pos, t in enumerate(self.members[j]))
+        return [(v, t, None) for v, _, t in out]
+
+
 def run(name: str, table_path: str, seed: int) -> tuple[list[float], int, list[float], int]:
     """Regrets at the budget fractions, epochs spent, the normalised errors of the core's
     predictor-rule decisions at their horizons, and the number of its other decisions (rank rule,
@@ -117,7 +167,10 @@ def run(name: str, table_path: str, seed: int) -> tuple[list[float], int, list[f
     mode, sigma, opts, _ = SETTINGS[name]
     table = load_table(table_path)
     R, B = table.max_epochs, hyperband_epochs(table.max_epochs, 2)
-    cls = None if mode is None else type("Oracle", (OracleCore,), {"mode": mode, "sigma": sigma})
+    if mode is None or mode == "config":
+        cls = ConfigModelCore if mode else None
+    else:
+        cls = type("Oracle", (OracleCore,), {"mode": mode, "sigma": sigma})
     core, source = predictive_parts(table, seed=seed, max_epochs=R, n_trials=table.n_rows, replace=False,
                                     options=opts, core_class=cls)
     source = RowRecorder(source)
@@ -127,7 +180,7 @@ def run(name: str, table_path: str, seed: int) -> tuple[list[float], int, list[f
     fin = table.curves[:, -1]
     scale = float(np.median(fin) - fin.min())
     errors, n_rank = [], 0
-    decisions = core.decision_log() if cls is None else []  # the oracle's are not the predictor's
+    decisions = core.decision_log() if cls is None else []  # only the shipped core's predictor is measured
     for d in decisions:
         if d["rule"] == "predictor":  # the truth at the decision's horizon, as the stage models see losses
             curve = table.curves[source.rows[d["trial_id"]]]

@@ -77,6 +77,13 @@ def pick_row(table: CurveTable, config: dict) -> int:
     return table.nearest_row(config)
 
 
+def unit_params(table: CurveTable) -> np.ndarray:
+    """Every row's hyperparameters in [0, 1], scaled as :meth:`CurveTable.nearest_row` measures
+    distance (log scale for a positive column spanning more than two decades)."""
+    lo, span, logged = _scaling(table)
+    return (np.where(logged, np.log(np.clip(table.params, 1e-300, None)), table.params) - lo) / span
+
+
 def _scaling(table: CurveTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     lo, hi = table.params.min(axis=0), table.params.max(axis=0)
     logged = (lo > 0) & (hi / np.where(lo > 0, lo, 1) > 100)

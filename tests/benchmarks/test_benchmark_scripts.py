@@ -131,3 +131,20 @@ def test_prediction_headroom_oracle_finds_the_best_and_errors_are_measured(no_sh
     text = out.read_text()
     assert "| `oracle-veto` | rank and stop by the exact final loss |" in text
     assert "## Our predictor's error where it decided" in text and "| curves_ucluster | 0 |" in text
+
+
+def test_prediction_headroom_config_model_fits_and_ranks_the_lower_rungs(no_shared):
+    from hpo.bench.methods import predictive_parts
+    from hpo.bench.simtime import simulate
+    from hpo.bench.synthetic import synthetic_table
+
+    headroom = _load("prediction_headroom")
+    table = synthetic_table(rows=150, epochs=9, seed=4)
+    core, source = predictive_parts(table, seed=1, max_epochs=9, n_trials=150, replace=False,
+                                    core_class=headroom.ConfigModelCore)
+    source = headroom.RowRecorder(source)
+    core.attach(table, source.rows, seed=1)
+    simulate(core, table, source, max_epochs=9, n_trials=150, workers=2, epoch_cap=400)
+    assert core.version >= 1 and core.models  # a level reached min_target trials and a model was fitted
+    assert {j for j, _ in core.models} == {0}  # only the rungs below that level are ranked by it
+    assert len(core.params) == table.n_rows and core.level >= 1
