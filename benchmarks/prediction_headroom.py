@@ -18,10 +18,11 @@ separates the two things a predictive scheduler needs:
 
 Oracle modes: ``rank`` ranks every rung by the (blurred) final and promotes the top ``1 / eta``
 (ASHA's quota; no stops), at every rung or, to see which cut costs most, at the 1-epoch rung only
-or at every rung but that one (our stage models decide the others); ``veto`` also stops a trial whose (blurred) final does not beat the k-th
-best of the known finals and the other predicted ones, as the predictor rule of the core does with
-a certain prediction.  One more row, ``config-model``, is no oracle: it asks whether the run's own
-hyperparameters and rung losses could supply the missing accuracy (:class:`ConfigModelCore`).
+or at every rung but that one (our stage models decide the others); ``veto`` also stops a trial
+whose (blurred) final does not beat the k-th best of the known finals and the other predicted
+ones, as the predictor rule of the core does with a certain prediction.  One more row,
+``config-model``, is no oracle: it asks whether the run's own hyperparameters and rung losses could
+supply the missing accuracy (:class:`ConfigModelCore`).
 Regret is normalised regret after 0.25 B, 0.5 B and B epochs.
 """
 from __future__ import annotations
@@ -53,7 +54,8 @@ SETTINGS = {
     "oracle-rank-0.1": ("rank", 0.1, {}, "... with an error of 0.1 per trial"),
     "oracle-rank-0.3": ("rank", 0.3, {}, "... with an error of 0.3 per trial"),
     "oracle-rank-1": ("rank", 1.0, {}, "... with an error of 1.0 per trial"),
-    "oracle-rank-first-rung": ("rank-first", 0.0, {}, "the exact final ranks the 1-epoch rung only; our models the rest"),
+    "oracle-rank-first-rung": ("rank-first", 0.0, {},
+                               "the exact final ranks the 1-epoch rung only; our models the rest"),
     "oracle-rank-above-first": ("rank-above", 0.0, {}, "the exact final ranks every rung but the 1-epoch one"),
     "oracle-veto": ("veto", 0.0, {}, "rank and stop by the exact final loss"),
     "oracle-veto-0.3": ("veto", 0.3, {}, "... with an error of 0.3 per trial"),
@@ -63,7 +65,8 @@ SETTINGS = {
 
 
 class RowRecorder:
-    """The run's searcher, recording which table row each trial trains (for the oracle only)."""
+    """The run's searcher, recording which table row each trial trains (for the oracle, the config
+    model and the measurement of our predictor's error; the cores never see rows otherwise)."""
 
     def __init__(self, source):
         self.source, self.rows = source, {}
@@ -138,9 +141,12 @@ class ConfigModelCore(PredictiveCore):
         return [*self.params[self.rows[trial_id]], self.at[trial_id][j][0]]
 
     def _ranked(self, j, h):
-        level, obs = next(((lv, o) for lv, o in ((lv, [(t, y) for t, y in o if math.isfinite(y)])
-                                                  for lv, o in self._levels()) if len(o) >= self.min_target),
-                          (None, []))
+        level, obs = None, []
+        for lv, seen in self._levels():
+            seen = [(t, y) for t, y in seen if math.isfinite(y)]
+            if len(seen) >= self.min_target:
+                level, obs = lv, seen
+                break
         if level is None or j >= level:
             return super()._ranked(j, h)
         if level != self.level or len(obs) >= 1.25 * len(self.train):
@@ -167,8 +173,10 @@ def run(name: str, table_path: str, seed: int) -> tuple[list[float], int, list[f
     mode, sigma, opts, _ = SETTINGS[name]
     table = load_table(table_path)
     R, B = table.max_epochs, hyperband_epochs(table.max_epochs, 2)
-    if mode is None or mode == "config":
-        cls = ConfigModelCore if mode else None
+    if mode is None:
+        cls = None
+    elif mode == "config":
+        cls = ConfigModelCore
     else:
         cls = type("Oracle", (OracleCore,), {"mode": mode, "sigma": sigma})
     core, source = predictive_parts(table, seed=seed, max_epochs=R, n_trials=table.n_rows, replace=False,
