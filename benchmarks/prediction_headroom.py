@@ -42,7 +42,7 @@ from predictive_defaults import emit, find_tables, normalised_regrets  # noqa: E
 from hpo.bench.goals import paired  # noqa: E402
 from hpo.bench.methods import predictive_parts  # noqa: E402
 from hpo.bench.simtime import simulate  # noqa: E402
-from hpo.bench.table import load_table, unit_params  # noqa: E402
+from hpo.bench.table import load_table, regret_scale, unit_params  # noqa: E402
 from hpo.schedulers.brackets import hyperband_epochs  # noqa: E402
 from hpo.schedulers.predictive import PredictiveCore, rung_loss  # noqa: E402
 
@@ -88,9 +88,8 @@ class OracleCore(PredictiveCore):
     mode, sigma = "rank", 0.0
 
     def attach(self, table, rows: dict, seed: int) -> None:
-        fin = table.curves[:, -1]
         self.table, self.rows = table, rows
-        self.scale = float(np.median(fin) - fin.min())
+        self.scale = regret_scale(table)[1]
         self.rng, self.error = np.random.default_rng([seed, 11]), {}
 
     def _final(self, trial_id: str) -> float:
@@ -185,8 +184,7 @@ def run(name: str, table_path: str, seed: int) -> tuple[list[float], int, list[f
     if cls is not None:
         core.attach(table, source.rows, seed)
     r = simulate(core, table, source, max_epochs=R, n_trials=table.n_rows, workers=2, epoch_cap=int(1.25 * B))
-    fin = table.curves[:, -1]
-    scale = float(np.median(fin) - fin.min())
+    scale = regret_scale(table)[1]
     errors, n_rank = [], 0
     decisions = core.decision_log() if cls is None else []  # only the shipped core's predictor is measured
     for d in decisions:
@@ -221,8 +219,11 @@ def main(argv=None) -> int:
         p.error("no learning-curve tables found (see predictive_defaults.find_tables)")
     t0 = time.perf_counter()
     jobs = [(n, t, path, a.seeds) for n in names for t, path in tables.items()]
-    with ProcessPoolExecutor(max(1, a.jobs)) as pool:
-        done = list(pool.map(_cell, jobs)) if a.jobs > 1 else [_cell(j) for j in jobs]
+    if a.jobs > 1:
+        with ProcessPoolExecutor(a.jobs) as pool:
+            done = list(pool.map(_cell, jobs))
+    else:
+        done = [_cell(j) for j in jobs]
     res = {(n, t): out for n, t, out in done}
     return emit(report(a, names, list(tables), res, time.perf_counter() - t0), a.out)
 

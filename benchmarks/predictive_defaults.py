@@ -35,12 +35,13 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
+from hpo.bench.goals import paired  # noqa: E402
 from hpo.bench.methods import predictive_parts  # noqa: E402
 from hpo.bench.rows import PairedRows  # noqa: E402
 from hpo.bench.simtime import simulate  # noqa: E402
 from hpo.schedulers import build_core  # noqa: E402
 from hpo.schedulers.brackets import hyperband_epochs, hyperband_trials  # noqa: E402
-from hpo.bench.table import load_table  # noqa: E402
+from hpo.bench.table import load_table, regret_scale  # noqa: E402
 
 FRACTIONS = (0.25, 0.5, 1.0)
 GRID = {"eta": (2, 3), "k": (2, 5), "threshold": (0.0, 0.05, 0.1), "trust": ("strict",)}
@@ -107,12 +108,11 @@ def run(table, name: str, opts: dict, seed: int, core_class=None) -> tuple[list[
 def normalised_regrets(table, result, B: int) -> list[float]:
     """The incumbent's normalised regret after each fraction of ``B`` epochs (1.0 before any trial
     has completed)."""
-    fin = table.curves[:, -1]
-    best, med = float(fin.min()), float(np.median(fin))
+    scale = regret_scale(table)[1]
     out = []
     for f in FRACTIONS:
         seen = [reg for ep, reg in result.anytime if ep <= f * B]
-        out.append(seen[-1] / (med - best) if seen else 1.0)
+        out.append(seen[-1] / scale if seen else 1.0)
     return out
 
 
@@ -192,9 +192,8 @@ def report(a, tables, res, eps, folds, counts, overall, chosen, grid, wall) -> s
             means[key].append(v)
             cells.append(" / ".join(f3(x) for x in v))
         diff = res[lab, t].mean(axis=1) - res["asha-eta2", t].mean(axis=1)  # per seed, over budgets
-        se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
         L.append(f"| {t} | {hyperband_epochs(tb.max_epochs, 2)} | {lab} | " + " | ".join(cells) +
-                 f" | {diff.mean():+.3f} ± {se:.3f} | {eps[lab, t]:.0f} / {eps['asha-eta2', t]:.0f} / "
+                 f" | {paired(diff)} | {eps[lab, t]:.0f} / {eps['asha-eta2', t]:.0f} / "
                  f"{eps['hyperband', t]:.0f} |")
     L.append("| **mean over tables** | | | " + " | ".join(
         " / ".join(f3(x) for x in np.mean(means[k], axis=0)) for k in means) + " | | |")

@@ -21,17 +21,15 @@ import pandas as pd
 from hpo.schedulers.brackets import hyperband_epochs
 
 from .methods import LABELS, REGISTRY
-from .table import load_table
+from .table import load_table, regret_scale
 
 FRACTIONS = (0.25, 0.5, 1.0)
 NO_ANSWER = 1.0
 
 
 def table_scale(path: str) -> tuple[float, float]:
-    """(best final loss, median final − best) of a table."""
-    final = load_table(path).curves[:, -1]
-    best = float(final.min())
-    return best, float(np.median(final)) - best
+    """(best final loss, median final − best) of the table at ``path``."""
+    return regret_scale(load_table(path))
 
 
 def anytime_at(curve_epochs: np.ndarray, curve_regret: np.ndarray, budgets: np.ndarray) -> np.ndarray:

@@ -77,6 +77,13 @@ def pick_row(table: CurveTable, config: dict) -> int:
     return table.nearest_row(config)
 
 
+def regret_scale(table: CurveTable) -> tuple[float, float]:
+    """(best final loss, median final − best): normalised regret is (final − best) / scale."""
+    final = table.curves[:, -1]
+    best = float(final.min())
+    return best, float(np.median(final)) - best
+
+
 def unit_params(table: CurveTable) -> np.ndarray:
     """Every row's hyperparameters in [0, 1], scaled as :meth:`CurveTable.nearest_row` measures
     distance (log scale for a positive column spanning more than two decades)."""
