@@ -22,7 +22,9 @@ or at every rung but that one (our stage models decide the others); ``veto`` als
 whose (blurred) final does not beat the k-th best of the known finals and the other predicted
 ones, as the predictor rule of the core does with a certain prediction.  One more row,
 ``config-model``, is no oracle: it asks whether the run's own hyperparameters and rung losses could
-supply the missing accuracy (:class:`ConfigModelCore`).
+supply the missing accuracy (:class:`ConfigModelCore`).  The last, ``table-prior``, asks the same of
+knowledge from outside the run: a model of the final loss's rank from the shape of a partial curve,
+learned from the other tables' curves (:class:`TablePriorCore`).
 Regret is normalised regret after 0.25 B, 0.5 B and B epochs.
 """
 from __future__ import annotations
@@ -32,9 +34,11 @@ import math
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import rankdata
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from predictive_defaults import emit, find_tables, normalised_regrets  # noqa: E402
@@ -44,7 +48,7 @@ from hpo.bench.methods import predictive_parts  # noqa: E402
 from hpo.bench.simtime import simulate  # noqa: E402
 from hpo.bench.table import load_table, regret_scale, unit_params  # noqa: E402
 from hpo.schedulers.brackets import hyperband_epochs  # noqa: E402
-from hpo.schedulers.predictive import PredictiveCore, rung_loss  # noqa: E402
+from hpo.schedulers.predictive import PredictiveCore, rung_loss, top_down_rungs  # noqa: E402
 
 # name -> (oracle mode or None for the real core, sigma, core options, what the row asks)
 SETTINGS = {
@@ -61,6 +65,8 @@ SETTINGS = {
     "oracle-veto-0.3": ("veto", 0.3, {}, "... with an error of 0.3 per trial"),
     "config-model": ("config", 0.0, {}, "no oracle: the run's own hyperparameters and rung losses rank the "
                      "lower rungs (a tree model of the loss at a higher rung)"),
+    "table-prior": ("prior", 0.0, {}, "no oracle: a prior learned from the other tables' curves "
+                    "(leave-one-table-out) ranks every rung but the 1-epoch one where the rank rule would"),
 }
 
 
@@ -165,6 +171,60 @@ class ConfigModelCore(PredictiveCore):
         return [(v, t, None) for v, _, t in out]
 
 
+def rank_features(curves: list, epoch: int) -> np.ndarray:
+    """What :class:`TablePriorCore` sees of a rung's cohort of partial curves (``epoch`` losses or
+    more each): four rank quantiles within the cohort, scale-free so that tables can share a model:
+    the loss at the rung (as the stage models see it), its improvement since epoch ``epoch // 3``,
+    the change over the last epoch, and the epoch-1 loss."""
+    def q(x):
+        return (rankdata(x) - 0.5) / len(x)
+
+    z = np.array([rung_loss(list(c), epoch) for c in curves])
+    early = np.array([rung_loss(list(c), max(1, epoch // 3)) for c in curves])
+    last = np.array([c[epoch - 1] - c[max(0, epoch - 2)] for c in curves])
+    return np.column_stack([q(z), q(z - early), q(last), q([c[0] for c in curves])])
+
+
+@lru_cache(maxsize=None)
+def table_prior(held_out: str):
+    """Gradient-boosted trees (scikit-learn's histogram GBM; Friedman, Annals of Statistics 2001)
+    from :func:`rank_features` to the rank quantile of the final loss, fitted on every row of every
+    table but ``held_out``, at each rung above the first of the top-down rungs (``eta = 3``)."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    X, y = [], []
+    for path in find_tables().values():
+        if path == held_out:
+            continue
+        t = load_table(path)
+        for m in top_down_rungs(t.max_epochs, 3)[1:]:
+            X.append(rank_features(list(t.curves), m))
+            y.append((rankdata(t.curves[:, -1]) - 0.5) / t.n_rows)
+    return HistGradientBoostingRegressor(max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
+                                         random_state=0).fit(np.vstack(X), np.concatenate(y))
+
+
+class TablePriorCore(PredictiveCore):
+    """Not an oracle: knowledge from outside the run.  Where the core would rank a rung above the
+    first by its observed losses (no trusted stage chain), :func:`table_prior` ranks the rung's
+    cohort instead, the prior having been learned from the other tables only.  The 1-epoch rung
+    keeps the rank rule: a single epoch has no shape."""
+
+    def attach(self, table, rows: dict, seed: int) -> None:
+        self.model = table_prior(table.path)
+
+    def _ranked(self, j, h):
+        m = self.rung_epochs[j]
+        cohort = [(pos, t) for pos, t in enumerate(self.members[j]) if math.isfinite(self.at[t][j][0])]
+        if h > j or j == 0 or len(cohort) < 3:
+            return super()._ranked(j, h)
+        score = self.model.predict(rank_features([self.curves[t][:m] for _, t in cohort], m))
+        out = sorted([(float(v), pos, t) for v, (pos, t) in zip(score, cohort)]
+                     + [(math.inf, pos, t) for pos, t in enumerate(self.members[j])
+                        if not math.isfinite(self.at[t][j][0])])
+        return [(v, t, None) for v, _, t in out]
+
+
 def run(name: str, table_path: str, seed: int) -> tuple[list[float], int, list[float], int]:
     """Regrets at the budget fractions, epochs spent, the normalised errors of the core's
     predictor-rule decisions at their horizons, and the number of its other decisions (rank rule,
@@ -176,6 +236,8 @@ def run(name: str, table_path: str, seed: int) -> tuple[list[float], int, list[f
         cls = None
     elif mode == "config":
         cls = ConfigModelCore
+    elif mode == "prior":
+        cls = TablePriorCore
     else:
         cls = type("Oracle", (OracleCore,), {"mode": mode, "sigma": sigma})
     core, source = predictive_parts(table, seed=seed, max_epochs=R, n_trials=table.n_rows, replace=False,

@@ -148,3 +148,38 @@ def test_prediction_headroom_config_model_fits_and_ranks_the_lower_rungs(no_shar
     assert core.version >= 1 and core.models  # a level reached min_target trials and a model was fitted
     assert {j for j, _ in core.models} == {0}  # only the rungs below that level are ranked by it
     assert len(core.params) == table.n_rows and core.level >= 1
+
+
+def test_prediction_headroom_table_prior_is_scale_free_and_ranks_above_the_first_rung(no_shared):
+    import numpy as np
+
+    from hpo.bench.methods import predictive_parts
+    from hpo.bench.simtime import simulate
+    from hpo.bench.synthetic import synthetic_table
+
+    headroom = _load("prediction_headroom")
+    rng = np.random.default_rng(0)
+    curves = [list(np.cumsum(rng.random(9))[::-1] + rng.random()) for _ in range(12)]
+    f = headroom.rank_features(curves, 6)
+    assert f.shape == (12, 4) and np.all((f > 0) & (f < 1))
+    assert np.array_equal(f, headroom.rank_features([[3.0 * v + 7.0 for v in c] for c in curves], 6))
+    z = [headroom.rung_loss(c, 6) for c in curves]
+    assert np.array_equal(np.argsort(f[:, 0]), np.argsort(z))  # the first feature ranks the rung loss
+
+    class WorstFirst:  # a stand-in prior: the cohort's highest rung loss ranks first
+        def predict(self, X):
+            return -X[:, 0]
+
+    table = synthetic_table(rows=60, epochs=9, seed=4)
+    core, source = predictive_parts(table, seed=1, max_epochs=9, n_trials=60, replace=False,
+                                    core_class=headroom.TablePriorCore, options={"min_pairs": 10 ** 9})
+    core.model = WorstFirst()
+    simulate(core, table, source, max_epochs=9, n_trials=60, workers=2, epoch_cap=300)
+    for j in range(len(core.rung_epochs)):
+        ranked = [core.at[t][j][0] for _, t, _ in core._ranked(j, j)]
+        assert len(ranked) >= 3
+        # the 1-epoch rung keeps the rank rule (best loss first); the prior ranks the rungs above it
+        assert ranked == sorted(ranked, reverse=j > 0)
+    # without the shared tables, each recorded table's prior is learned from the other one
+    for path in headroom.find_tables().values():
+        assert headroom.run("table-prior", path, seed=0) == headroom.run("table-prior", path, seed=0)
