@@ -186,10 +186,10 @@ def rank_features(curves: list, epoch: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=None)
-def table_prior(held_out: str):
+def table_prior(held_out: str, eta: int):
     """Gradient-boosted trees (scikit-learn's histogram GBM; Friedman, Annals of Statistics 2001)
     from :func:`rank_features` to the rank quantile of the final loss, fitted on every row of every
-    table but ``held_out``, at each rung above the first of the top-down rungs (``eta = 3``)."""
+    table but ``held_out``, at each rung above the first of the core's top-down rungs for ``eta``."""
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     X, y = [], []
@@ -197,7 +197,7 @@ def table_prior(held_out: str):
         if path == held_out:
             continue
         t = load_table(path)
-        for m in top_down_rungs(t.max_epochs, 3)[1:]:
+        for m in top_down_rungs(t.max_epochs, eta)[1:]:
             X.append(rank_features(list(t.curves), m))
             y.append((rankdata(t.curves[:, -1]) - 0.5) / t.n_rows)
     return HistGradientBoostingRegressor(max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
@@ -211,7 +211,7 @@ class TablePriorCore(PredictiveCore):
     keeps the rank rule: a single epoch has no shape."""
 
     def attach(self, table, rows: dict, seed: int) -> None:
-        self.model = table_prior(table.path)
+        self.model = table_prior(table.path, self.eta)
 
     def _ranked(self, j, h):
         m = self.rung_epochs[j]
