@@ -24,19 +24,14 @@ import pandas as pd
 from hpo.schedulers.brackets import hyperband_epochs
 
 from .methods import LABELS
-from .protocol_report import FRACTIONS, NO_ANSWER, per_run, table_scale
+from .protocol_report import FRACTIONS, filled, per_run, table_scale
 
 MAIN = "predictive"
 
 
-def _mean_curve(v: np.ndarray) -> np.ndarray:
-    return np.where(np.isnan(v), NO_ANSWER, v).mean(axis=0)
-
-
 def _filled(sim: pd.DataFrame, curves: pd.DataFrame, table: str, method: str, budgets: np.ndarray) -> np.ndarray:
     """(seeds x budgets) normalised regret, a run without an answer counted as a median configuration."""
-    v = per_run(sim, curves, table, method, budgets, table_scale(table)[1])
-    return np.where(np.isnan(v), NO_ANSWER, v)
+    return filled(per_run(sim, curves, table, method, budgets, table_scale(table)[1]))
 
 
 def paired(diff: np.ndarray) -> str:
@@ -94,7 +89,7 @@ def goal_lines(sim: pd.DataFrame, curves: pd.DataFrame, overall: dict[str, list[
         cap = int(1.25 * hyperband_epochs(R, 2))
         grid = np.arange(1, cap + 1)
         _, scale = table_scale(table)
-        ours = _mean_curve(per_run(sim, curves, table, MAIN, grid, scale))
+        ours = filled(per_run(sim, curves, table, MAIN, grid, scale)).mean(axis=0)
         finals = {}
         for m in peers:
             r = d[d.method == m]["regret"].to_numpy(dtype=float) / scale

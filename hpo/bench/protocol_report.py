@@ -52,11 +52,17 @@ def per_run(sim: pd.DataFrame, curves: pd.DataFrame, table: str, method: str, bu
     return out
 
 
+def filled(v: np.ndarray) -> np.ndarray:
+    """Normalised regrets with a run that has no answer yet counted as ``NO_ANSWER`` (a median
+    configuration)."""
+    return np.where(np.isnan(v), NO_ANSWER, v)
+
+
 def _fmt(x: np.ndarray) -> str:
-    filled = np.where(np.isnan(x), NO_ANSWER, x)
-    sem = filled.std(ddof=1) / math.sqrt(len(filled)) if len(filled) > 1 else float("nan")
+    f = filled(x)
+    sem = f.std(ddof=1) / math.sqrt(len(f)) if len(f) > 1 else float("nan")
     none = int(np.isnan(x).sum())
-    return f"{filled.mean():.3f} ± {sem:.3f}" + (f" ({none} none)" if none else "")
+    return f"{f.mean():.3f} ± {sem:.3f}" + (f" ({none} none)" if none else "")
 
 
 def _methods(sim: pd.DataFrame) -> list[str]:
@@ -75,7 +81,7 @@ def figure(sim: pd.DataFrame, curves: pd.DataFrame, table: str, R: int, scale: f
     fig, ax = plt.subplots(figsize=(8, 5))
     for m in _methods(sim[sim["table"] == table]):
         v = per_run(sim, curves, table, m, grid, scale)
-        mean = np.where(np.isnan(v), NO_ANSWER, v).mean(axis=0)
+        mean = filled(v).mean(axis=0)
         ours = m in REGISTRY and REGISTRY[m].ours
         ax.plot(grid, np.clip(mean, 1e-3, None), "-" if ours else "--", lw=1.6 if ours else 1.2, label=LABELS[m])
     for f in FRACTIONS:
@@ -122,7 +128,7 @@ def write_summary(paths: list[Path], out: Path, commands: str = "", notes: str =
             dm = d[d["method"] == m]
             v = per_run(sim, curves, table, m, budgets, scale)
             for j in range(len(FRACTIONS)):
-                overall[m][j].append(float(np.where(np.isnan(v[:, j]), NO_ANSWER, v[:, j]).mean()))
+                overall[m][j].append(float(filled(v[:, j]).mean()))
             end = (dm["regret"] / scale).to_numpy()
             end = np.where(np.isfinite(end), end, np.nan)
             rows.append("| " + " | ".join([LABELS[m], str(len(dm)), f"{dm['epochs'].mean():.0f}",
