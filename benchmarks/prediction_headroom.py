@@ -22,9 +22,12 @@ or at every rung but that one (our stage models decide the others); ``veto`` als
 whose (blurred) final does not beat the k-th best of the known finals and the other predicted
 ones, as the predictor rule of the core does with a certain prediction.  One more row,
 ``config-model``, is no oracle: it asks whether the run's own hyperparameters and rung losses could
-supply the missing accuracy (:class:`ConfigModelCore`).  The last, ``table-prior``, asks the same of
+supply the missing accuracy (:class:`ConfigModelCore`).  ``table-prior`` asks the same of
 knowledge from outside the run: a model of the final loss's rank from the shape of a partial curve,
-learned from the other tables' curves (:class:`TablePriorCore`).
+learned from the other tables' curves (:class:`TablePriorCore`).  The ``in-table`` rows bound what
+any learned predictor could give: a model of the final loss fitted on the full curves (and, in
+``in-table-config``, the hyperparameters) of the other half of the same table (:class:`InTableCore`;
+the three live in ``headroom_learned.py``).
 Regret is normalised regret after 0.25 B, 0.5 B and B epochs.
 """
 from __future__ import annotations
@@ -34,21 +37,20 @@ import math
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import rankdata
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from headroom_learned import ConfigModelCore, InTableCore, TablePriorCore, in_table_predictions  # noqa: E402
 from predictive_defaults import emit, find_tables, normalised_regrets  # noqa: E402
 
 from hpo.bench.goals import paired  # noqa: E402
 from hpo.bench.methods import predictive_parts  # noqa: E402
 from hpo.bench.simtime import simulate  # noqa: E402
-from hpo.bench.table import load_table, regret_scale, unit_params  # noqa: E402
+from hpo.bench.table import load_table, regret_scale  # noqa: E402
 from hpo.schedulers.brackets import hyperband_epochs  # noqa: E402
-from hpo.schedulers.predictive import PredictiveCore, rung_loss, top_down_rungs  # noqa: E402
+from hpo.schedulers.predictive import DEFAULTS, PredictiveCore, rung_loss  # noqa: E402
 
 # name -> (oracle mode or None for the real core, sigma, core options, what the row asks)
 SETTINGS = {
@@ -67,6 +69,12 @@ SETTINGS = {
                      "lower rungs (a tree model of the loss at a higher rung)"),
     "table-prior": ("prior", 0.0, {}, "no oracle: a prior learned from the other tables' curves "
                     "(leave-one-table-out) ranks every rung but the 1-epoch one where the rank rule would"),
+    "in-table-curve": ("in-table", 0.0, {"features": "curve", "first_rung": False},
+                       "a ceiling, not a method: a model learned from the full curves of the other half of "
+                       "the same table predicts the final loss from the partial curve; it ranks every rung "
+                       "but the 1-epoch one"),
+    "in-table-config": ("in-table", 0.0, {"features": "curve+config", "first_rung": True},
+                        "... from the partial curve and the hyperparameters; it ranks every rung"),
 }
 
 
@@ -122,109 +130,6 @@ class OracleCore(PredictiveCore):
         return [(key, t, pred) for key, _, t, pred in out]
 
 
-class ConfigModelCore(PredictiveCore):
-    """Not an oracle: what the run's own data could add where the curve says little.  Below the
-    highest level (a rung, or the final epoch) that ``min_target`` trials have reached, a rung is
-    ranked by an extra-trees model (Geurts et al., Machine Learning 2006) of the loss at that level
-    from a trial's hyperparameters and its loss at the rung, fitted on the trials that reached the
-    level and refitted when they have grown by 25 %.  The core's own rules decide everything else.
-    The hyperparameters come from the table row (the core's protocol carries none)."""
-
-    min_target = 30
-
-    def attach(self, table, rows: dict, seed: int) -> None:
-        self.params, self.rows = unit_params(table), rows
-        self.level, self.train, self.version, self.models, self.cache = None, [], 0, {}, {}
-
-    def _levels(self):
-        done = [(t, self.loss_at(t, self.max_epochs)) for t, s in self.status.items() if s == "completed"]
-        yield len(self.rung_epochs), done
-        for h in reversed(range(len(self.rung_epochs))):
-            yield h, [(t, self.at[t][h][0]) for t in self.members[h]]
-
-    def _x(self, trial_id: str, j: int) -> list[float]:
-        return [*self.params[self.rows[trial_id]], self.at[trial_id][j][0]]
-
-    def _ranked(self, j, h):
-        level, obs = None, []
-        for lv, seen in self._levels():
-            seen = [(t, y) for t, y in seen if math.isfinite(y)]
-            if len(seen) >= self.min_target:
-                level, obs = lv, seen
-                break
-        if level is None or j >= level:
-            return super()._ranked(j, h)
-        if level != self.level or len(obs) >= 1.25 * len(self.train):
-            self.level, self.train, self.version = level, obs, self.version + 1
-        key = (j, self.version)
-        if key not in self.models:
-            from sklearn.ensemble import ExtraTreesRegressor
-
-            pairs = [(self._x(t, j), y) for t, y in self.train if math.isfinite(self.at[t][j][0])]
-            self.models[key] = ExtraTreesRegressor(50, min_samples_leaf=2, random_state=0).fit(
-                np.array([x for x, _ in pairs]), np.array([y for _, y in pairs]))
-        todo = [t for t in self.members[j] if (t, key) not in self.cache and math.isfinite(self.at[t][j][0])]
-        if todo:
-            for t, v in zip(todo, self.models[key].predict(np.array([self._x(t, j) for t in todo]))):
-                self.cache[t, key] = float(v)
-        out = sorted((self.cache.get((t, key), math.inf), pos, t) for pos, t in enumerate(self.members[j]))
-        return [(v, t, None) for v, _, t in out]
-
-
-def rank_features(curves: list, epoch: int) -> np.ndarray:
-    """What :class:`TablePriorCore` sees of a rung's cohort of partial curves (``epoch`` losses or
-    more each): four rank quantiles within the cohort, scale-free so that tables can share a model:
-    the loss at the rung (as the stage models see it), its improvement since epoch ``epoch // 3``,
-    the change over the last epoch, and the epoch-1 loss."""
-    def q(x):
-        return (rankdata(x) - 0.5) / len(x)
-
-    z = np.array([rung_loss(list(c), epoch) for c in curves])
-    early = np.array([rung_loss(list(c), max(1, epoch // 3)) for c in curves])
-    last = np.array([c[epoch - 1] - c[max(0, epoch - 2)] for c in curves])
-    return np.column_stack([q(z), q(z - early), q(last), q([c[0] for c in curves])])
-
-
-@lru_cache(maxsize=None)
-def table_prior(held_out: str, eta: int):
-    """Gradient-boosted trees (scikit-learn's histogram GBM; Friedman, Annals of Statistics 2001)
-    from :func:`rank_features` to the rank quantile of the final loss, fitted on every row of every
-    table but ``held_out``, at each rung above the first of the core's top-down rungs for ``eta``."""
-    from sklearn.ensemble import HistGradientBoostingRegressor
-
-    X, y = [], []
-    for path in find_tables().values():
-        if path == held_out:
-            continue
-        t = load_table(path)
-        for m in top_down_rungs(t.max_epochs, eta)[1:]:
-            X.append(rank_features(list(t.curves), m))
-            y.append((rankdata(t.curves[:, -1]) - 0.5) / t.n_rows)
-    return HistGradientBoostingRegressor(max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
-                                         random_state=0).fit(np.vstack(X), np.concatenate(y))
-
-
-class TablePriorCore(PredictiveCore):
-    """Not an oracle: knowledge from outside the run.  Where the core would rank a rung above the
-    first by its observed losses (no trusted stage chain), :func:`table_prior` ranks the rung's
-    cohort instead, the prior having been learned from the other tables only.  The 1-epoch rung
-    keeps the rank rule: a single epoch has no shape."""
-
-    def attach(self, table, rows: dict, seed: int) -> None:
-        self.model = table_prior(table.path, self.eta)
-
-    def _ranked(self, j, h):
-        m = self.rung_epochs[j]
-        cohort = [(pos, t) for pos, t in enumerate(self.members[j]) if math.isfinite(self.at[t][j][0])]
-        if h > j or j == 0 or len(cohort) < 3:
-            return super()._ranked(j, h)
-        score = self.model.predict(rank_features([self.curves[t][:m] for _, t in cohort], m))
-        out = sorted([(float(v), pos, t) for v, (pos, t) in zip(score, cohort)]
-                     + [(math.inf, pos, t) for pos, t in enumerate(self.members[j])
-                        if not math.isfinite(self.at[t][j][0])])
-        return [(v, t, None) for v, _, t in out]
-
-
 def run(name: str, table_path: str, seed: int) -> tuple[list[float], int, list[float], int]:
     """Regrets at the budget fractions, epochs spent, the normalised errors of the core's
     predictor-rule decisions at their horizons, and the number of its other decisions (rank rule,
@@ -238,6 +143,8 @@ def run(name: str, table_path: str, seed: int) -> tuple[list[float], int, list[f
         cls = ConfigModelCore
     elif mode == "prior":
         cls = TablePriorCore
+    elif mode == "in-table":
+        cls, opts = type("InTable", (InTableCore,), dict(opts)), {}  # its settings are class attributes
     else:
         cls = type("Oracle", (OracleCore,), {"mode": mode, "sigma": sigma})
     core, source = predictive_parts(table, seed=seed, max_epochs=R, n_trials=table.n_rows, replace=False,
@@ -335,7 +242,26 @@ def report(a, names, tables, res, wall) -> str:
                 cols += [str(len(e)), f"{np.sqrt(np.mean(e ** 2)):.2f} / {np.median(np.abs(e)):.2f} / "
                                       f"{e.mean():+.2f}" if len(e) else ""]
             L.append(f"| {t} | " + " | ".join(cols) + f" | {sum(r[3] for r in res['default', t])} |")
+    ceilings = [n for n in names if SETTINGS[n][0] == "in-table"]
+    if ceilings:
+        L += ["", "## The in-table ceiling's error on the best configurations", "",
+              "Its cross-fitted predictions (seed 0's halves) of the final loss of the table's best tenth of "
+              "rows (by final loss), at each rung m: (predicted − true final) / (median − best final), as "
+              "RMS / mean (bias).  A positive bias: the best configurations look worse than they are.", "",
+              "| table | " + " | ".join(f"`{n}`" for n in ceilings) + " |", "|---|" + "---|" * len(ceilings)]
+        for t, path in find_tables().items():
+            if t in tables:
+                L.append(f"| {t} | " + " | ".join(_top_error(path, SETTINGS[n][2]["features"]) for n in ceilings) + " |")
     return "\n".join(L) + "\n"
+
+
+def _top_error(path: str, features: str) -> str:
+    table = load_table(path)
+    final, scale = table.curves[:, -1], regret_scale(table)[1]
+    top = final <= np.quantile(final, 0.1)
+    pred = in_table_predictions(path, DEFAULTS["eta"], features, 0)  # the rungs of the cores measured
+    return "; ".join(f"m={m}: {np.sqrt(np.mean(((pred[m] - final)[top] / scale) ** 2)):.2f} / "
+                     f"{np.mean((pred[m] - final)[top] / scale):+.2f}" for m in sorted(pred))
 
 
 if __name__ == "__main__":

@@ -138,10 +138,10 @@ def test_prediction_headroom_config_model_fits_and_ranks_the_lower_rungs(no_shar
     from hpo.bench.simtime import simulate
     from hpo.bench.synthetic import synthetic_table
 
-    headroom = _load("prediction_headroom")
+    headroom, learned = _load("prediction_headroom"), _load("headroom_learned")
     table = synthetic_table(rows=150, epochs=9, seed=4)
     core, source = predictive_parts(table, seed=1, max_epochs=9, n_trials=150, replace=False,
-                                    core_class=headroom.ConfigModelCore)
+                                    core_class=learned.ConfigModelCore)
     source = headroom.RowRecorder(source)
     core.attach(table, source.rows, seed=1)
     simulate(core, table, source, max_epochs=9, n_trials=150, workers=2, epoch_cap=400)
@@ -157,13 +157,13 @@ def test_prediction_headroom_table_prior_is_scale_free_and_ranks_above_the_first
     from hpo.bench.simtime import simulate
     from hpo.bench.synthetic import synthetic_table
 
-    headroom = _load("prediction_headroom")
+    headroom, learned = _load("prediction_headroom"), _load("headroom_learned")
     rng = np.random.default_rng(0)
     curves = [list(np.cumsum(rng.random(9))[::-1] + rng.random()) for _ in range(12)]
-    f = headroom.rank_features(curves, 6)
+    f = learned.rank_features(curves, 6)
     assert f.shape == (12, 4) and np.all((f > 0) & (f < 1))
-    assert np.array_equal(f, headroom.rank_features([[3.0 * v + 7.0 for v in c] for c in curves], 6))
-    z = [headroom.rung_loss(c, 6) for c in curves]
+    assert np.array_equal(f, learned.rank_features([[3.0 * v + 7.0 for v in c] for c in curves], 6))
+    z = [learned.rung_loss(c, 6) for c in curves]
     assert np.array_equal(np.argsort(f[:, 0]), np.argsort(z))  # the first feature ranks the rung loss
 
     class WorstFirst:  # a stand-in prior: the cohort's highest rung loss ranks first
@@ -172,7 +172,7 @@ def test_prediction_headroom_table_prior_is_scale_free_and_ranks_above_the_first
 
     table = synthetic_table(rows=60, epochs=9, seed=4)
     core, source = predictive_parts(table, seed=1, max_epochs=9, n_trials=60, replace=False,
-                                    core_class=headroom.TablePriorCore, options={"min_pairs": 10 ** 9})
+                                    core_class=learned.TablePriorCore, options={"min_pairs": 10 ** 9})
     core.model = WorstFirst()
     simulate(core, table, source, max_epochs=9, n_trials=60, workers=2, epoch_cap=300)
     for j in range(len(core.rung_epochs)):
@@ -183,3 +183,49 @@ def test_prediction_headroom_table_prior_is_scale_free_and_ranks_above_the_first
     # without the shared tables, each recorded table's prior is learned from the other one
     for path in headroom.find_tables().values():
         assert headroom.run("table-prior", path, seed=0) == headroom.run("table-prior", path, seed=0)
+
+
+def _write_table(table, path) -> str:
+    import csv
+
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow([*table.hyperparameters, *(f"loss_{i}" for i in range(table.max_epochs))])
+        w.writerows([*p, *c] for p, c in zip(table.params.tolist(), table.curves.tolist()))
+    return str(path)
+
+
+def test_prediction_headroom_in_table_ceiling_is_cross_fitted_and_ranks_by_it(no_shared):
+    import numpy as np
+
+    from hpo.bench.methods import predictive_parts
+    from hpo.bench.simtime import simulate
+    from hpo.bench.synthetic import synthetic_table
+    from hpo.bench.table import load_table
+
+    learned = _load("headroom_learned")
+    table = synthetic_table(rows=60, epochs=9, seed=4)
+    path = _write_table(table, no_shared / "t.csv")
+    pred = learned.in_table_predictions(path, 3, "curve+config", 0)
+    assert sorted(pred) == [1, 3] and all(v.shape == (60,) and np.isfinite(v).all() for v in pred.values())
+    # cross-fitted: a row's own final loss never reaches its own prediction, only the other half's
+    moved = table.curves.copy()
+    moved[0, -1] += 100.0
+    path2 = _write_table(type(table)(table.path, table.hyperparameters, table.params, moved), no_shared / "t2.csv")
+    pred2 = learned.in_table_predictions(path2, 3, "curve+config", 0)
+    for m in pred:
+        assert pred2[m][0] == pred[m][0]
+        assert np.sum(pred2[m] != pred[m]) >= 10  # the rows of the other half learned from row 0
+    # the core ranks the rungs above the first by those predictions, the first by its own rule
+    cls = type("InTable", (learned.InTableCore,), {"features": "curve", "first_rung": False})
+    loaded = load_table(path)
+    core, source = predictive_parts(loaded, seed=1, max_epochs=9, n_trials=60, replace=False, core_class=cls)
+    source = _load("prediction_headroom").RowRecorder(source)
+    core.attach(loaded, source.rows, seed=0)
+    simulate(core, loaded, source, max_epochs=9, n_trials=60, workers=2, epoch_cap=300)
+    first = [core.at[t][0][0] for _, t, _ in core._ranked(0, 0)]
+    assert first == sorted(first)
+    ranked = [t for _, t, _ in core._ranked(1, 1)]
+    keys = [core.pred[3][source.rows[t]] for t in ranked]
+    assert len(ranked) >= 5 and keys == sorted(keys)
+    assert [core.at[t][1][0] for t in ranked] != sorted(core.at[t][1][0] for t in ranked)  # not the rank rule
