@@ -29,7 +29,8 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from hpo.bench.simtime import PairedRows, simulate  # noqa: E402
+from hpo.bench.rows import PairedRows  # noqa: E402
+from hpo.bench.simtime import simulate  # noqa: E402
 from hpo.bench.synthetic import synthetic_table  # noqa: E402
 from hpo.protocols import Diagnostics  # noqa: E402
 from hpo.schedulers import build_core  # noqa: E402

@@ -29,7 +29,6 @@ import numpy as np
 
 from hpo.protocols import CONTINUE, PAUSE, STOP, SchedulerCore, Searcher
 
-from .rows import BOHBRows, PairedRows, TPERows, paired_rows  # noqa: F401  (re-exported)
 from .table import CurveTable, pick_row
 
 
