@@ -24,6 +24,14 @@ from predictive_defaults import find_tables  # noqa: E402
 from hpo.bench.table import load_table, unit_params  # noqa: E402
 from hpo.schedulers.predictive import PredictiveCore, rung_loss, top_down_rungs  # noqa: E402
 
+
+def ranked_by(members: list, score) -> list[tuple[float, str, None]]:
+    """``members`` best first by ``score(trial_id)`` (``math.inf`` for one without a score; ties:
+    earlier arrival first), as ``PredictiveCore._ranked`` lists them, without a prediction."""
+    out = sorted((score(t), pos, t) for pos, t in enumerate(members))
+    return [(v, t, None) for v, _, t in out]
+
+
 class ConfigModelCore(PredictiveCore):
     """Not an oracle: what the run's own data could add where the curve says little.  Below the
     highest level (a rung, or the final epoch) that ``min_target`` trials have reached, a rung is
@@ -69,8 +77,7 @@ class ConfigModelCore(PredictiveCore):
         if todo:
             for t, v in zip(todo, self.models[key].predict(np.array([self._x(t, j) for t in todo]))):
                 self.cache[t, key] = float(v)
-        out = sorted((self.cache.get((t, key), math.inf), pos, t) for pos, t in enumerate(self.members[j]))
-        return [(v, t, None) for v, _, t in out]
+        return ranked_by(self.members[j], lambda t: self.cache.get((t, key), math.inf))
 
 
 def rank_features(curves: list, epoch: int) -> np.ndarray:
@@ -117,14 +124,12 @@ class TablePriorCore(PredictiveCore):
 
     def _ranked(self, j, h):
         m = self.rung_epochs[j]
-        cohort = [(pos, t) for pos, t in enumerate(self.members[j]) if math.isfinite(self.at[t][j][0])]
+        cohort = [t for t in self.members[j] if math.isfinite(self.at[t][j][0])]
         if h > j or j == 0 or len(cohort) < 3:
             return super()._ranked(j, h)
-        score = self.model.predict(rank_features([self.curves[t][:m] for _, t in cohort], m))
-        out = sorted([(float(v), pos, t) for v, (pos, t) in zip(score, cohort)]
-                     + [(math.inf, pos, t) for pos, t in enumerate(self.members[j])
-                        if not math.isfinite(self.at[t][j][0])])
-        return [(v, t, None) for v, _, t in out]
+        score = self.model.predict(rank_features([self.curves[t][:m] for t in cohort], m))
+        prior = {t: float(v) for v, t in zip(score, cohort)}
+        return ranked_by(self.members[j], lambda t: prior.get(t, math.inf))
 
 
 @lru_cache(maxsize=None)
@@ -140,7 +145,7 @@ def in_table_predictions(path: str, eta: int, features: str, seed: int) -> dict[
 
     t = load_table(path)
     fold = np.random.default_rng([seed, 17]).permutation(t.n_rows) % 2
-    params, final = np.asarray(unit_params(t)), t.curves[:, -1]
+    params, final = unit_params(t), t.curves[:, -1]
     out = {}
     for m in top_down_rungs(t.max_epochs, eta):
         x = np.hstack([t.curves[:, :m]] + ([params] if features == "curve+config" else []))
@@ -172,7 +177,6 @@ class InTableCore(PredictiveCore):
     def _ranked(self, j, h):
         if not self._acts(j):
             return super()._ranked(j, h)
-        m = self.rung_epochs[j]
-        out = sorted((float(self.pred[m][self.rows[t]]) if math.isfinite(self.at[t][j][0]) else math.inf, pos, t)
-                     for pos, t in enumerate(self.members[j]))
-        return [(v, t, None) for v, _, t in out]
+        pred = self.pred[self.rung_epochs[j]]
+        return ranked_by(self.members[j], lambda t: float(pred[self.rows[t]])
+                         if math.isfinite(self.at[t][j][0]) else math.inf)
