@@ -137,3 +137,13 @@ def load_table(path: str) -> CurveTable:
                                   "is not finite", "trainable.args.table")
             data[r - 2, c] = v
     return CurveTable(str(p), tuple(header[:n_h]), data[:, :n_h], data[:, n_h:])
+
+
+def write_table(table: CurveTable, path: str | Path) -> str:
+    """Write ``table`` in the format :func:`load_table` reads (floats as ``repr``, exact); returns the path."""
+    with Path(path).open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow([*table.hyperparameters, *(f"loss_{e}" for e in range(table.max_epochs))])
+        for p, c in zip(table.params, table.curves):
+            w.writerow([repr(float(x)) for x in p] + [repr(float(x)) for x in c])
+    return str(path)

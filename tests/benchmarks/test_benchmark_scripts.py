@@ -185,33 +185,23 @@ def test_prediction_headroom_table_prior_is_scale_free_and_ranks_above_the_first
         assert headroom.run("table-prior", path, seed=0) == headroom.run("table-prior", path, seed=0)
 
 
-def _write_table(table, path) -> str:
-    import csv
-
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow([*table.hyperparameters, *(f"loss_{i}" for i in range(table.max_epochs))])
-        w.writerows([*p, *c] for p, c in zip(table.params.tolist(), table.curves.tolist()))
-    return str(path)
-
-
 def test_prediction_headroom_in_table_ceiling_is_cross_fitted_and_ranks_by_it(no_shared):
     import numpy as np
 
     from hpo.bench.methods import predictive_parts
     from hpo.bench.simtime import simulate
     from hpo.bench.synthetic import synthetic_table
-    from hpo.bench.table import load_table
+    from hpo.bench.table import load_table, write_table
 
     learned = _load("headroom_learned")
     table = synthetic_table(rows=60, epochs=9, seed=4)
-    path = _write_table(table, no_shared / "t.csv")
+    path = write_table(table, no_shared / "t.csv")
     pred = learned.in_table_predictions(path, 3, "curve+config", 0)
     assert sorted(pred) == [1, 3] and all(v.shape == (60,) and np.isfinite(v).all() for v in pred.values())
     # cross-fitted: a row's own final loss never reaches its own prediction, only the other half's
     moved = table.curves.copy()
     moved[0, -1] += 100.0
-    path2 = _write_table(type(table)(table.path, table.hyperparameters, table.params, moved), no_shared / "t2.csv")
+    path2 = write_table(type(table)(table.path, table.hyperparameters, table.params, moved), no_shared / "t2.csv")
     pred2 = learned.in_table_predictions(path2, 3, "curve+config", 0)
     for m in pred:
         assert pred2[m][0] == pred[m][0]
@@ -219,6 +209,7 @@ def test_prediction_headroom_in_table_ceiling_is_cross_fitted_and_ranks_by_it(no
     # the core ranks the rungs above the first by those predictions, the first by its own rule
     cls = type("InTable", (learned.InTableCore,), {"features": "curve", "first_rung": False})
     loaded = load_table(path)
+    assert np.array_equal(loaded.curves, table.curves) and np.array_equal(loaded.params, table.params)  # exact
     core, source = predictive_parts(loaded, seed=1, max_epochs=9, n_trials=60, replace=False, core_class=cls)
     source = _load("prediction_headroom").RowRecorder(source)
     core.attach(loaded, source.rows, seed=0)

@@ -2,7 +2,6 @@
 Ray-driven run of ours and of Ray's ASHA through hpo.ray.bench."""
 from __future__ import annotations
 
-import csv
 import importlib.util
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 from hpo.bench.methods import LABELS, SIM_METHODS
 from hpo.bench.rows import paired_rows
 from hpo.bench.synthetic import synthetic_table
+from hpo.bench.table import write_table
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -25,11 +25,7 @@ def load_script():
 
 def small_table(path, rows=40, epochs=8, seed=1):
     t = synthetic_table(rows=rows, epochs=epochs, seed=seed)
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(list(t.hyperparameters) + [f"loss_{e}" for e in range(epochs)])
-        for p, c in zip(t.params, t.curves):
-            w.writerow([repr(float(x)) for x in p] + [repr(float(x)) for x in c])
+    write_table(t, path)
     return t
 
 

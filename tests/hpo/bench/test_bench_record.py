@@ -12,22 +12,14 @@ from hpo.bench.__main__ import main
 from hpo.bench.record import record, sample_configs
 from hpo.bench.synthetic import synthetic_table
 from hpo.space import parse_space
-from hpo.bench.table import load_table
-
-
-def write_table(path, table):
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(list(table.hyperparameters) + [f"loss_{e}" for e in range(table.max_epochs)])
-        for p, c in zip(table.params, table.curves):
-            w.writerow([repr(float(x)) for x in p] + [repr(float(x)) for x in c])
+from hpo.bench.table import load_table, write_table
 
 
 @pytest.fixture()
 def source(tmp_path):
     table = synthetic_table(rows=12, epochs=10, seed=2)
     path = tmp_path / "source.csv"
-    write_table(path, table)
+    write_table(table, path)
     space = tmp_path / "space.yaml"
     space.write_text(f"""name: rec
 trainable: {{name: replay, args: {{table: {path}}}}}
