@@ -23,15 +23,15 @@ from predictive_defaults import emit, find_tables  # noqa: E402
 
 from hpo.bench.methods import predictive_parts  # noqa: E402
 from hpo.bench.simtime import simulate  # noqa: E402
-from hpo.bench.table import load_table, regret_scale  # noqa: E402
+from hpo.bench.table import load_table, normalised_finals, regret_scale  # noqa: E402
 
 CAP = 600
 
 
 def seed_row(table, seed: int, sampler: str) -> dict:
     R, n = table.max_epochs, table.n_rows
-    best, scale = regret_scale(table)
-    near = [int(r) for r in np.nonzero((table.curves[:, -1] - best) / scale <= 0.01)[0]]
+    scale = regret_scale(table)[1]
+    near = [int(r) for r in np.nonzero(normalised_finals(table) <= 0.01)[0]]
     core, source = predictive_parts(table, seed=seed, max_epochs=R, n_trials=n, replace=False, sampler=sampler)
     r = simulate(core, table, source, max_epochs=R, n_trials=n, workers=2, epoch_cap=CAP)
     regret = r.anytime[-1][1] / scale if r.anytime else 1.0

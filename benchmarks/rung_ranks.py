@@ -25,21 +25,20 @@ from scipy.stats import spearmanr
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from predictive_defaults import emit, find_tables  # noqa: E402
 
-from hpo.bench.table import load_table  # noqa: E402
+from hpo.bench.table import CurveTable, load_table, normalised_finals  # noqa: E402
 from hpo.schedulers.predictive import DEFAULTS, rung_loss, top_down_rungs  # noqa: E402
 
 
-def table_row(curves: np.ndarray, max_epochs: int) -> dict:
-    final = curves[:, max_epochs - 1]
-    rungs = top_down_rungs(max_epochs, DEFAULTS["eta"])
+def table_row(table: CurveTable) -> dict:
+    curves, final, regret = table.curves, table.curves[:, -1], normalised_finals(table)
+    rungs = top_down_rungs(table.max_epochs, DEFAULTS["eta"])
     z = [np.array([rung_loss(row, m) for row in curves]) for m in rungs]
     top = z[0] <= np.quantile(z[0], 1 / 3)
-    best, med = float(final.min()), float(np.median(final))
     return {"rungs": rungs, "rho_final": [float(spearmanr(v, final)[0]) for v in z],
             "rho_top_third": float(spearmanr(z[0][top], z[1][top])[0]) if len(z) > 1 else float("nan"),
             "pearson_r2": float(np.corrcoef(z[0], final)[0, 1] ** 2),
-            "near_best": int(np.sum((final - best) / (med - best) <= 0.01)),
-            "within_0_1": int(np.sum((final - best) / (med - best) <= 0.1)), "rows": len(final)}
+            "near_best": int(np.sum(regret <= 0.01)), "within_0_1": int(np.sum(regret <= 0.1)),
+            "rows": len(final)}
 
 
 def main(argv=None) -> int:
@@ -53,8 +52,7 @@ def main(argv=None) -> int:
          "best third at rung 1 | Pearson R²(rung 1, final) | rows within 0.01 of the best | within 0.1 |",
          "|---|---|---|---|---|---|---|---|"]
     for name, path in find_tables().items():
-        t = load_table(path)
-        r = table_row(np.asarray(t.curves, dtype=float), t.max_epochs)
+        r = table_row(load_table(path))
         L.append(f"| {name} | {r['rows']} | {', '.join(map(str, r['rungs']))} | "
                  + " / ".join(f"{v:.2f}" for v in r["rho_final"])
                  + f" | {r['rho_top_third']:.2f} | {r['pearson_r2']:.2f} | {r['near_best']} | {r['within_0_1']} |")

@@ -84,6 +84,12 @@ def regret_scale(table: CurveTable) -> tuple[float, float]:
     return best, float(np.median(final)) - best
 
 
+def normalised_finals(table: CurveTable) -> np.ndarray:
+    """Every row's normalised regret, (final loss − best) / :func:`regret_scale`."""
+    best, scale = regret_scale(table)
+    return (table.curves[:, -1] - best) / scale
+
+
 def unit_params(table: CurveTable) -> np.ndarray:
     """Every row's hyperparameters in [0, 1], scaled as :meth:`CurveTable.nearest_row` measures
     distance (log scale for a positive column spanning more than two decades)."""

@@ -68,7 +68,9 @@ def test_rung_ranks_on_the_recorded_tables(no_shared):
     import numpy as np
 
     curves = np.array([[3.0, 2.0, 1.0], [1.0, 3.0, 3.0], [2.0, 1.0, 2.0]] * 3)  # epoch 1 ranks backwards
-    row = mod.table_row(curves, 3)
+    from hpo.bench.synthetic import table_from_curves
+
+    row = mod.table_row(table_from_curves(curves))
     assert row["rungs"] == [1] and row["rho_final"][0] == -1.0 and row["near_best"] == 3
 
 
